@@ -1,0 +1,200 @@
+r"""Elementwise ops with NumPy broadcasting.
+
+Broadcasting copies an input along new or size-1 axes, so its gradient is the *sum* of
+``gy`` over those axes: :func:`unbroadcast` does that reduction.
+"""
+from __future__ import annotations
+
+from ..backend import get_array_module
+from ..function import Function
+from ..tensor import Tensor, as_tensor
+
+__all__ = ["add", "sub", "mul", "div", "neg", "pow", "exp", "log", "relu"]
+
+
+def unbroadcast(g, shape):
+    """Sum ``g`` down to ``shape``: over leading axes added by broadcasting, and over
+    axes where ``shape`` has 1 and ``g`` does not."""
+    if g.shape == tuple(shape):
+        return g
+    lead = g.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape)
+                                      if n == 1 and g.shape[lead + i] != 1)
+    g = g.sum(axis=axes, keepdims=True)
+    return g.reshape(shape)
+
+
+def _pair(a, b):
+    """Both operands as Tensors; a Python scalar takes the other operand's dtype."""
+    if isinstance(a, Tensor):
+        return a, as_tensor(b, like=a)
+    b = as_tensor(b)
+    return as_tensor(a, like=b), b
+
+
+class Add(Function):
+    r"""y = a + b.   ḡa = unbroadcast(gy), ḡb = unbroadcast(gy)."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.shapes = a.shape, b.shape
+        return a + b
+
+    @staticmethod
+    def backward(ctx, gy):
+        sa, sb = ctx.shapes
+        return unbroadcast(gy, sa), unbroadcast(gy, sb)
+
+
+class Sub(Function):
+    r"""y = a − b.   ḡa = gy, ḡb = −gy (each un-broadcast)."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.shapes = a.shape, b.shape
+        return a - b
+
+    @staticmethod
+    def backward(ctx, gy):
+        sa, sb = ctx.shapes
+        return unbroadcast(gy, sa), unbroadcast(-gy, sb)
+
+
+class Mul(Function):
+    r"""y = a · b.   ḡa = gy · b, ḡb = gy · a."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.a, ctx.b = a, b
+        return a * b
+
+    @staticmethod
+    def backward(ctx, gy):
+        a, b = ctx.a, ctx.b
+        ga = unbroadcast(gy * b, a.shape) if ctx.needs_input_grad[0] else None
+        gb = unbroadcast(gy * a, b.shape) if ctx.needs_input_grad[1] else None
+        return ga, gb
+
+
+class Div(Function):
+    r"""y = a / b.   ḡa = gy / b, ḡb = −gy · a / b²."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.a, ctx.b = a, b
+        return a / b
+
+    @staticmethod
+    def backward(ctx, gy):
+        a, b = ctx.a, ctx.b
+        ga = unbroadcast(gy / b, a.shape) if ctx.needs_input_grad[0] else None
+        gb = unbroadcast(-gy * a / (b * b), b.shape) if ctx.needs_input_grad[1] else None
+        return ga, gb
+
+
+class Neg(Function):
+    r"""y = −x.   ḡx = −gy."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return -x
+
+    @staticmethod
+    def backward(ctx, gy):
+        return -gy
+
+
+class Pow(Function):
+    r"""y = xᵖ for a constant exponent p.   ḡx = gy · p · xᵖ⁻¹."""
+
+    @staticmethod
+    def forward(ctx, x, p):
+        ctx.x, ctx.p = x, p
+        return x ** p
+
+    @staticmethod
+    def backward(ctx, gy):
+        x, p = ctx.x, ctx.p
+        return gy * (p * x ** (p - 1)).astype(x.dtype, copy=False)
+
+
+class Exp(Function):
+    r"""y = eˣ.   ḡx = gy · y."""
+
+    @staticmethod
+    def forward(ctx, x):
+        xp = get_array_module(x)
+        ctx.y = xp.exp(x)
+        return ctx.y
+
+    @staticmethod
+    def backward(ctx, gy):
+        return gy * ctx.y
+
+
+class Log(Function):
+    r"""y = ln x.   ḡx = gy / x."""
+
+    @staticmethod
+    def forward(ctx, x):
+        xp = get_array_module(x)
+        ctx.x = x
+        return xp.log(x)
+
+    @staticmethod
+    def backward(ctx, gy):
+        return gy / ctx.x
+
+
+class ReLU(Function):
+    r"""y = max(x, 0).   ḡx = gy · 1[x > 0]."""
+
+    @staticmethod
+    def forward(ctx, x):
+        xp = get_array_module(x)
+        y = xp.maximum(x, 0)
+        ctx.y = y
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        return gy * (ctx.y > 0)
+
+
+def add(a, b) -> Tensor:
+    return Add.apply(*_pair(a, b))
+
+
+def sub(a, b) -> Tensor:
+    return Sub.apply(*_pair(a, b))
+
+
+def mul(a, b) -> Tensor:
+    return Mul.apply(*_pair(a, b))
+
+
+def div(a, b) -> Tensor:
+    return Div.apply(*_pair(a, b))
+
+
+def neg(x) -> Tensor:
+    return Neg.apply(x)
+
+
+def pow(x, p) -> Tensor:
+    """``x ** p`` for a constant (non-Tensor) exponent ``p``."""
+    if isinstance(p, Tensor):
+        raise TypeError("pow: the exponent must be a constant number, not a Tensor")
+    return Pow.apply(x, p=p)
+
+
+def exp(x) -> Tensor:
+    return Exp.apply(x)
+
+
+def log(x) -> Tensor:
+    return Log.apply(x)
+
+
+def relu(x) -> Tensor:
+    return ReLU.apply(x)

@@ -1,0 +1,30 @@
+"""Shared test setup: hypothesis profiles, the ``gpu`` marker, float64 helpers."""
+import os
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+
+import minijoint
+
+# "ci" (selected by HYPOTHESIS_PROFILE=ci, as .ci/run does): derandomized, no deadline,
+# so a CI run is repeatable and a slow shared machine never fails a test by timing.
+settings.register_profile("ci", derandomize=True, deadline=None, max_examples=25,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("dev", deadline=None, max_examples=25,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+
+def pytest_collection_modifyitems(config, items):
+    if minijoint.gpu_available():
+        return
+    skip = pytest.mark.skip(reason="needs CuPy and a CUDA device")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)
