@@ -25,6 +25,8 @@ class Tensor:
     def __init__(self, data, requires_grad: bool = False, dtype=None):
         if isinstance(data, Tensor):
             data = data.data
+        if isinstance(data, np.generic):  # a 0-d NumPy result (e.g. a + b of 0-d arrays)
+            data = np.asarray(data)
         if backend.is_cupy_array(data) or isinstance(data, np.ndarray):
             if dtype is not None and data.dtype != np.dtype(dtype):
                 data = data.astype(dtype)
