@@ -7,13 +7,13 @@ from hypothesis import HealthCheck, settings
 
 import minijoint
 
-# "ci" (selected by HYPOTHESIS_PROFILE=ci, as .ci/run does): derandomized, no deadline,
+# "ci" (selected when CI is set, or by HYPOTHESIS_PROFILE=ci): derandomized, no deadline,
 # so a CI run is repeatable and a slow shared machine never fails a test by timing.
 settings.register_profile("ci", derandomize=True, deadline=None, max_examples=25,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("dev", deadline=None, max_examples=25,
                           suppress_health_check=[HealthCheck.too_slow])
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
 
 
 def pytest_collection_modifyitems(config, items):

@@ -185,7 +185,11 @@ def pow(x, p) -> Tensor:
     """``x ** p`` for a constant (non-Tensor) exponent ``p``."""
     if isinstance(p, Tensor):
         raise TypeError("pow: the exponent must be a constant number, not a Tensor")
-    return Pow.apply(x, p=p)
+    if getattr(p, "ndim", 0) != 0:
+        raise TypeError(f"pow: the exponent must be a single number, got shape {p.shape}")
+    # A NumPy scalar exponent (np.float64(2)) would promote a float32 x to float64 under
+    # NumPy 2's type rules; a Python number keeps x's dtype.
+    return Pow.apply(x, p=p.item() if hasattr(p, "item") else p)
 
 
 def exp(x) -> Tensor:
