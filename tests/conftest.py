@@ -4,6 +4,7 @@ import os
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
+from threadpoolctl import threadpool_limits
 
 import minijoint
 
@@ -14,6 +15,12 @@ settings.register_profile("ci", derandomize=True, deadline=None, max_examples=25
 settings.register_profile("dev", deadline=None, max_examples=25,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+
+
+# One BLAS thread: the tests use small matrices, where a second thread costs more in
+# start-up than it saves, and on a shared 2-core machine oversubscription made whole
+# files 10x slower. (Speed is measured in benchmarks/, never asserted here.)
+threadpool_limits(1)
 
 
 def pytest_collection_modifyitems(config, items):
