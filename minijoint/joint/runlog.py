@@ -1,0 +1,62 @@
+r"""What a run shows and leaves behind: a progress bar, ``metrics.csv``, ``curves.png``."""
+from __future__ import annotations
+
+import csv
+import io
+import os
+import time
+
+
+class ProgressBar:
+    """One line per epoch: ``epoch 3/40 [#######.....] 15/23 loss 2.31 ce 2.02 … 4.1s``.
+
+    On a terminal the line redraws in place; elsewhere (CI, notebooks, pipes) only the
+    finished line is printed, so logs stay short.
+    """
+
+    def __init__(self, total: int, label: str, stream, width: int = 20):
+        self.total, self.label, self.stream, self.width = total, label, stream, width
+        self.t0 = time.perf_counter()
+        self.tty = hasattr(stream, "isatty") and stream.isatty()
+        self.text = ""
+
+    def update(self, done: int, values: dict) -> None:
+        fill = int(self.width * done / max(self.total, 1))
+        bar = "#" * fill + "." * (self.width - fill)
+        vals = " ".join(f"{k} {v:.4g}" for k, v in values.items())
+        self.text = (f"{self.label} [{bar}] {done}/{self.total} {vals} "
+                     f"{time.perf_counter() - self.t0:.1f}s")
+        if self.tty:
+            self.stream.write("\r" + self.text)
+            self.stream.flush()
+
+    def close(self) -> None:
+        self.stream.write(("\r" if self.tty else "") + self.text + "\n")
+        self.stream.flush()
+
+
+def write_metrics(out_dir: str, history: list) -> None:
+    """Rewrite ``metrics.csv`` (header + one row per epoch) and ``curves.png`` atomically."""
+    if not history:
+        return
+    columns = list(history[0])
+    for row in history[1:]:
+        columns += [k for k in row if k not in columns]
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=columns, restval="")
+    w.writeheader()
+    for row in history:
+        w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+    path = os.path.join(out_dir, "metrics.csv")
+    with open(path + ".tmp", "w", newline="") as f:
+        f.write(buf.getvalue())
+    os.replace(path + ".tmp", path)
+    from ..plot import plot_training_curves
+    plot_training_curves(history, save=os.path.join(out_dir, "curves.png"))
+
+
+def read_metrics(out_dir: str) -> list:
+    """The rows of ``metrics.csv`` as dicts of floats (``epoch`` as int)."""
+    with open(os.path.join(out_dir, "metrics.csv"), newline="") as f:
+        rows = list(csv.DictReader(f))
+    return [{k: (int(v) if k == "epoch" else float(v)) for k, v in r.items() if v != ""} for r in rows]
