@@ -119,6 +119,8 @@ def _train(cfg, out_dir, arrays, meta, log):
             sched.step()
             ev = evaluate(model, test_loader)
             row = _metrics_row(state, ev)
+            log("  test accuracy " + ", ".join(f"{p.upper()} {ev[f'{p}_acc']:.2%}" for p in ("ann", "snn")
+                                               if f"{p}_acc" in ev) + f" ({row['seconds']:.1f}s training)")
             state["history"].append(row)
             state.update(epoch=state["epoch"] + 1, step=0, sums={}, seconds=0.0)
             save()

@@ -1,0 +1,16 @@
+r"""Energy of an ANN and its SNN twin (paper Section 5.4, Tables 5–6; SPEC §8).
+
+* :mod:`.counts`: MACs of conv/linear/pooling by hand, E = 0.9 pJ·#Add + 4.6 pJ·#Mult,
+  data-movement bits and energy, the paper's Table 5 recomputed (its J/mJ are µJ), the
+  CIFAR ResNet-18 hand count (555,422,720 MACs) and what the paper's 187M could be;
+* :mod:`.measure`: per-layer counts and SNN firing rates measured on real data;
+* :mod:`.report`: Tables 5–6 for a trained checkpoint (``python -m minijoint energy``).
+"""
+from .counts import *  # noqa: F401,F403
+from .measure import *  # noqa: F401,F403
+from .report import *  # noqa: F401,F403
+from .counts import __all__ as _counts_all
+from .measure import __all__ as _measure_all
+from .report import __all__ as _report_all
+
+__all__ = list(_counts_all) + list(_measure_all) + list(_report_all)
