@@ -1,0 +1,208 @@
+"""conv2d, im2col and col2im: gradients, a naive reference, the adjoint property, errors.
+
+hypothesis draws the geometry (N, C, OC, H, W, kernel, stride, padding) and a seed for the
+values. Valid geometries are built directly: padding first, then a kernel no larger
+than the padded input, so the output is always at least 1×1.
+"""
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import minijoint
+import minijoint.functional as F
+from minijoint import Tensor
+from minijoint.functional import conv as conv_module
+from minijoint.testing import gradcheck
+
+
+@st.composite
+def conv_cases(draw):
+    """A valid conv2d geometry and its float64 inputs x (N, C, H, W), W (OC, C, KH, KW), b."""
+    N, C, OC = draw(st.integers(1, 2)), draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    H, W = draw(st.integers(1, 6)), draw(st.integers(1, 6))
+    PH, PW = draw(st.integers(0, 2)), draw(st.integers(0, 2))
+    KH = draw(st.integers(1, min(4, H + 2 * PH)))
+    KW = draw(st.integers(1, min(4, W + 2 * PW)))
+    strides = st.sampled_from([1, 1, 2, 3])  # stride 1 often: its gx is a transposed conv
+    stride = (draw(strides), draw(strides))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    return dict(x=rng.standard_normal((N, C, H, W)), W=rng.standard_normal((OC, C, KH, KW)),
+                b=rng.standard_normal(OC), stride=stride, padding=(PH, PW))
+
+
+def naive_conv2d(x, W, b, stride, padding):
+    """The definition, one output element at a time."""
+    N, C, H, Wd = x.shape
+    OC, _, KH, KW = W.shape
+    (SH, SW), (PH, PW) = stride, padding
+    x_pad = np.zeros((N, C, H + 2 * PH, Wd + 2 * PW))
+    x_pad[:, :, PH:PH + H, PW:PW + Wd] = x
+    OH, OW = (H + 2 * PH - KH) // SH + 1, (Wd + 2 * PW - KW) // SW + 1
+    y = np.zeros((N, OC, OH, OW))
+    for n, o, oh, ow in itertools.product(range(N), range(OC), range(OH), range(OW)):
+        window = x_pad[n, :, SH * oh:SH * oh + KH, SW * ow:SW * ow + KW]
+        y[n, o, oh, ow] = np.sum(window * W[o]) + b[o]
+    return y
+
+
+@given(conv_cases())
+def test_conv2d_gradcheck_x_W_b(case):
+    s, p = case["stride"], case["padding"]
+    gradcheck(lambda x, W, b: F.conv2d(x, W, b, stride=s, padding=p),
+              case["x"], case["W"], case["b"])
+
+
+@pytest.mark.parametrize("kernel, stride, padding", [
+    (3, 1, 1), (1, 1, 0), (3, 2, 1), ((3, 2), 1, (2, 0)), (2, 1, 2)])  # the last: PW ≥ KW
+def test_conv2d_gradcheck_common_layers(rng, kernel, stride, padding):
+    """Both gx paths: transposed conv (stride 1, P < K) and GEMM + col2im (the others)."""
+    KH, KW = (kernel, kernel) if isinstance(kernel, int) else kernel
+    x, W = rng.standard_normal((2, 3, 5, 6)), rng.standard_normal((2, 3, KH, KW))
+    b = rng.standard_normal(2)
+    gradcheck(lambda x, W, b: F.conv2d(x, W, b, stride=stride, padding=padding), x, W, b)
+
+
+@given(conv_cases())
+def test_conv2d_equals_naive_loops(case):
+    y = F.conv2d(Tensor(case["x"]), Tensor(case["W"]), Tensor(case["b"]),
+                 stride=case["stride"], padding=case["padding"])
+    np.testing.assert_allclose(y.numpy(), naive_conv2d(**case), rtol=1e-10, atol=1e-12)
+
+
+def test_conv2d_without_bias_equals_zero_bias(rng):
+    x, W = rng.standard_normal((2, 3, 5, 5)), rng.standard_normal((4, 3, 3, 3))
+    y = F.conv2d(Tensor(x), Tensor(W), padding=1).numpy()
+    np.testing.assert_allclose(y, naive_conv2d(x, W, np.zeros(4), (1, 1), (1, 1)), rtol=1e-10)
+
+
+@given(conv_cases())
+def test_im2col_col2im_are_adjoint(case):
+    k, s, p = case["W"].shape[2:], case["stride"], case["padding"]
+    x = case["x"]
+    col = F.im2col(x, k, s, p)
+    y = np.random.default_rng(0).standard_normal(col.shape)
+    lhs, rhs = np.sum(col * y), np.sum(x * F.col2im(y, x.shape, k, s, p))
+    assert np.isclose(lhs, rhs, rtol=1e-10, atol=1e-10), (lhs, rhs)
+
+
+@given(conv_cases())
+def test_im2col_layout_is_the_documented_one(case):
+    """col[(c, i, j), (n, oh, ow)] = x_pad[n, c, SH·oh + i, SW·ow + j]."""
+    x, (KH, KW) = case["x"], case["W"].shape[2:]
+    (SH, SW), (PH, PW) = case["stride"], case["padding"]
+    N, C, H, W = x.shape
+    col = F.im2col(x, (KH, KW), (SH, SW), (PH, PW))
+    OH, OW = (H + 2 * PH - KH) // SH + 1, (W + 2 * PW - KW) // SW + 1
+    assert col.shape == (C * KH * KW, N * OH * OW)
+    x_pad = np.pad(x, ((0, 0), (0, 0), (PH, PH), (PW, PW)))
+    for c, i, j, n, oh, ow in itertools.product(range(C), range(KH), range(KW), range(N),
+                                                range(OH), range(OW)):
+        row, column = (c * KH + i) * KW + j, (n * OH + oh) * OW + ow
+        assert col[row, column] == x_pad[n, c, SH * oh + i, SW * ow + j]
+
+
+@pytest.mark.parametrize("stride, padding", [(1, 1), (2, 1), (1, 0), ((1, 2), (2, 0))])
+def test_float32_stays_float32(rng, stride, padding):
+    x = Tensor(rng.standard_normal((2, 3, 6, 5)).astype(np.float32), requires_grad=True)
+    W = Tensor(rng.standard_normal((4, 3, 3, 2)).astype(np.float32), requires_grad=True)
+    b = Tensor(rng.standard_normal(4).astype(np.float32), requires_grad=True)
+    y = F.conv2d(x, W, b, stride=stride, padding=padding)
+    y.backward(rng.standard_normal(y.shape).astype(np.float32))
+    assert y.dtype == np.float32
+    assert (x.grad.dtype, W.grad.dtype, b.grad.dtype) == (np.float32,) * 3
+    ref = naive_conv2d(x.numpy().astype(np.float64), W.numpy().astype(np.float64),
+                       b.numpy().astype(np.float64), *[(v, v) if isinstance(v, int) else v
+                                                       for v in (stride, padding)])
+    np.testing.assert_allclose(y.numpy(), ref, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_input_gradient_skipped_when_not_needed(rng, monkeypatch, stride):
+    """The first layer's input needs no gradient: no im2col of gy, no col2im, same gW."""
+    x, W = rng.standard_normal((2, 3, 6, 6)), rng.standard_normal((4, 3, 3, 3))
+    gy = rng.standard_normal(F.conv2d(Tensor(x), Tensor(W), stride=stride, padding=1).shape)
+    calls = []
+    for name in ("_im2col_cn", "_col2im_cn"):
+        fn = getattr(conv_module, name)
+        monkeypatch.setattr(conv_module, name,
+                            lambda *a, _fn=fn, _name=name, **k: calls.append(_name) or _fn(*a, **k))
+    W_full = Tensor(W, requires_grad=True)
+    F.conv2d(Tensor(x, requires_grad=True), W_full, stride=stride, padding=1).backward(gy)
+    gx_call = "_im2col_cn" if stride == 1 else "_col2im_cn"  # transposed conv or col2im
+    assert calls == ["_im2col_cn", "_im2col_cn", gx_call]  # forward, gW, gx
+    calls.clear()
+    x_t, W_t = Tensor(x), Tensor(W, requires_grad=True)
+    F.conv2d(x_t, W_t, stride=stride, padding=1).backward(gy)
+    assert calls == ["_im2col_cn", "_im2col_cn"]  # forward, gW
+    assert x_t.grad is None
+    np.testing.assert_allclose(W_t.grad, W_full.grad, rtol=1e-12)
+
+
+@pytest.mark.parametrize("kernel, stride, padding", [(3, 1, 1), (3, 2, 1), (2, 1, 0)])
+def test_blocked_over_the_batch_gives_the_same_result(rng, monkeypatch, kernel, stride, padding):
+    """On NumPy the batch is cut into cache-sized blocks; here one sample per block."""
+    x, W = rng.standard_normal((3, 2, 5, 6)), rng.standard_normal((2, 2, kernel, kernel))
+    b = rng.standard_normal(2)
+    monkeypatch.setattr(conv_module, "_COL_BLOCK_BYTES", 1)
+    y = F.conv2d(Tensor(x), Tensor(W), Tensor(b), stride=stride, padding=padding)
+    expected = naive_conv2d(x, W, b, (stride,) * 2, (padding,) * 2)
+    np.testing.assert_allclose(y.numpy(), expected, rtol=1e-10)
+    gradcheck(lambda x, W, b: F.conv2d(x, W, b, stride=stride, padding=padding), x, W, b)
+
+
+def _args(x=(2, 3, 5, 5), W=(4, 3, 3, 3), b=None, stride=1, padding=0):
+    arrays = np.zeros(x), np.zeros(W), None if b is None else np.zeros(b)
+    return arrays, dict(stride=stride, padding=padding)
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(x=(3, 4)), ValueError, r"x must be 4-D \(N, C, H, W\), got shape \(3, 4\)"),
+    (dict(W=(4, 3, 3)), ValueError, r"W must be 4-D \(OC, C, KH, KW\)"),
+    (dict(x=(2, 2, 5, 5)), ValueError, r"x has C = 2 channels, W expects 3"),
+    (dict(x=(2, 3, 2, 5)), ValueError, r"kernel \(3, 3\) is larger than the padded input \(2, 5\)"),
+    (dict(stride=0), ValueError, r"stride must be positive, got \(0, 0\)"),
+    (dict(stride=(1, -2)), ValueError, r"stride must be positive"),
+    (dict(padding=-1), ValueError, r"padding must be non-negative"),
+    (dict(b=(3,)), ValueError, r"b must have shape \(OC,\) = \(4,\), got \(3,\)"),
+    (dict(stride=1.5), TypeError, r"stride must be an int or a pair of ints"),
+    (dict(padding=(1, 1, 1)), TypeError, r"padding must be an int or a pair of ints"),
+])
+def test_conv2d_errors(kwargs, error, match):
+    (x, W, b), settings_ = _args(**kwargs)
+    with pytest.raises(error, match=match):
+        F.conv2d(Tensor(x), Tensor(W), None if b is None else Tensor(b), **settings_)
+
+
+def test_conv2d_padding_rescues_a_large_kernel():
+    y = F.conv2d(Tensor(np.ones((1, 1, 2, 2))), Tensor(np.ones((1, 1, 3, 3))), padding=1)
+    np.testing.assert_array_equal(y.numpy(), np.full((1, 1, 2, 2), 4.0))
+
+
+def test_conv2d_dtype_mismatch():
+    with pytest.raises(TypeError, match="W has dtype float32 but x has float64"):
+        F.conv2d(Tensor(np.zeros((1, 1, 3, 3))), Tensor(np.zeros((1, 1, 2, 2), np.float32)))
+
+
+def test_col2im_rejects_wrong_col_shape():
+    with pytest.raises(ValueError, match=r"col must have shape \(C·KH·KW, N·OH·OW\) = \(9, 18\)"):
+        F.col2im(np.zeros((9, 17)), (2, 1, 3, 3), 3, padding=1)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("stride, padding", [(1, 1), (2, 1), (1, (0, 2))])
+def test_numpy_and_cupy_agree(rng, stride, padding):
+    host = [rng.standard_normal(s).astype(np.float32) for s in ((2, 3, 7, 6), (4, 3, 3, 3), (4,))]
+    gy = None
+    results = []
+    for name in ("numpy", "cupy"):
+        with minijoint.using_backend(name):
+            x, W, b = (Tensor(minijoint.to_device(a), requires_grad=True) for a in host)
+            y = F.conv2d(x, W, b, stride=stride, padding=padding)
+            gy = rng.standard_normal(y.shape).astype(np.float32) if gy is None else gy
+            y.backward(minijoint.to_device(gy))
+            results.append([minijoint.to_host(a) for a in (y.data, x.grad, W.grad, b.grad)])
+    for a_np, a_cp in zip(*results):
+        np.testing.assert_allclose(a_cp, a_np, rtol=1e-4, atol=1e-4)
