@@ -1,4 +1,4 @@
-r"""The command line: ``python -m minijoint {train, eval, ablation, energy}``.
+r"""The command line: ``python -m minijoint {train, eval, ablation, energy, figures}``.
 
     python -m minijoint train                      # `full` on digits, a few minutes on 2 cores
     python -m minijoint train --mode snn --epochs 10
@@ -7,6 +7,7 @@ r"""The command line: ``python -m minijoint {train, eval, ablation, energy}``.
     python -m minijoint eval runs/full-digits/checkpoint.npz
     python -m minijoint ablation --seeds 0 1 2
     python -m minijoint energy runs/full-digits/checkpoint.npz
+    python -m minijoint figures runs/full-digits --out docs
 """
 from __future__ import annotations
 
@@ -59,6 +60,9 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--teacher", default=None, help="kd: checkpoint of a trained `ann` run")
     g.add_argument("--limit-train", type=int, default=None, help="use only the first N training images")
     g.add_argument("--limit-test", type=int, default=None, help="use only the first N test images")
+    g.add_argument("--threads", type=int, default=1,
+                   help="BLAS threads on the CPU; CPU-sized nets multiply small matrices, where one "
+                        "thread is fastest on a 2-core machine [default: %(default)s]")
 
 
 def _config(args) -> TrainConfig:
@@ -85,6 +89,11 @@ def make_parser() -> argparse.ArgumentParser:
     en = sub.add_parser("energy", help="Tables 5-6: operations and energy of a trained checkpoint")
     en.add_argument("checkpoint")
     en.add_argument("--batches", type=int, default=None, help="measure firing rates on this many test batches")
+    f = sub.add_parser("figures", help="draw the README's pictures from a run folder")
+    f.add_argument("run_dir")
+    f.add_argument("--out", default="docs", help="[default: %(default)s]")
+    for sp in (e, en, f):
+        sp.add_argument("--threads", type=int, default=1, help="BLAS threads [default: %(default)s]")
     return p
 
 
@@ -105,11 +114,19 @@ def main(argv=None) -> int:
 
 
 def _run(args) -> int:
+    from threadpoolctl import threadpool_limits
+    if args.threads < 1:
+        raise ValueError(f"--threads must be >= 1, got {args.threads}")
+    with threadpool_limits(args.threads):
+        return _dispatch(args)
+
+
+def _dispatch(args) -> int:
     if args.command == "train":
         from .joint.train import train
         cfg = TrainConfig() if args.resume else _config(args)
         out = args.out or f"runs/{cfg.mode}-{cfg.dataset}"
-        train(cfg if not args.resume else TrainConfig(), out, resume=args.resume)
+        train(cfg, out, resume=args.resume)  # on resume the saved config is used
         print(f"run folder: {out}")
     elif args.command == "eval":
         from .joint.train import evaluate_checkpoint
@@ -123,4 +140,8 @@ def _run(args) -> int:
     elif args.command == "energy":
         from .energy import energy_report
         print(energy_report(args.checkpoint, batches=args.batches))
+    elif args.command == "figures":
+        from .figures import make_figures
+        for p in make_figures(args.run_dir, args.out):
+            print(p)
     return 0

@@ -169,3 +169,14 @@ def test_cli_train_and_eval_end_to_end(tmp_path):
     assert r.returncode == 2 and "T must be >= 1" in r.stderr
     r = _cli("train", "--dataset", "cifar10", "--data-path", str(tmp_path / "nowhere"), cwd=tmp_path)
     assert r.returncode == 2 and "nowhere" in r.stderr
+
+
+def test_figures_smoke(tmp_path):
+    """Smoke test: `python -m minijoint figures` draws every README picture from a run folder."""
+    from minijoint.figures import make_figures
+    train(dataclasses.replace(TINY, epochs=1), str(tmp_path / "run"), log=quiet)
+    written = make_figures(str(tmp_path / "run"), str(tmp_path / "fig"))
+    names = {os.path.basename(p) for p in written}
+    assert names == {"membrane.png", "surrogates.png", "firing_rates.png", "singular_values.png",
+                     "energy.png", "curves.png"}
+    assert all(open(p, "rb").read(8) == b"\x89PNG\r\n\x1a\n" for p in written)

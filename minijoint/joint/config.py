@@ -29,7 +29,7 @@ class TrainConfig:
     detach_reset: bool = False
     readout: str = "mean"
     epochs: int = 40
-    batch_size: int = 64
+    batch_size: int = 32
     optimizer: str = "adam"
     lr: float = 1e-3
     momentum: float = 0.9
