@@ -35,8 +35,9 @@ class ProgressBar:
         self.stream.flush()
 
 
-def write_metrics(out_dir: str, history: list) -> None:
-    """Rewrite ``metrics.csv`` (header + one row per epoch) and ``curves.png`` atomically."""
+def write_metrics(out_dir: str, history: list, curves: bool = True) -> None:
+    """Rewrite ``metrics.csv`` (header + one row per epoch) atomically, and ``curves.png``
+    when ``curves``."""
     if not history:
         return
     columns = list(history[0])
@@ -51,6 +52,8 @@ def write_metrics(out_dir: str, history: list) -> None:
     with open(path + ".tmp", "w", newline="") as f:
         f.write(buf.getvalue())
     os.replace(path + ".tmp", path)
+    if not curves:
+        return
     from ..plot import plot_training_curves
     plot_training_curves(history, save=os.path.join(out_dir, "curves.png"))
 

@@ -79,8 +79,7 @@ def train(cfg: TrainConfig, out_dir: str | None = None, resume: bool = False, lo
         arrays, meta = load_checkpoint(os.path.join(out_dir, CHECKPOINT))
         cfg = TrainConfig.from_dict(meta["config"])
     cfg.validate()
-    backend.set_backend(cfg.backend)
-    with backend.default_dtype(np.dtype(cfg.dtype)):
+    with backend.using_backend(cfg.backend), backend.default_dtype(np.dtype(cfg.dtype)):
         return _train(cfg, out_dir, arrays if resume else None, meta if resume else None, log)
 
 
@@ -124,10 +123,13 @@ def _train(cfg, out_dir, arrays, meta, log):
             state["history"].append(row)
             state.update(epoch=state["epoch"] + 1, step=0, sums={}, seconds=0.0)
             save()
-            if out_dir:
-                write_metrics(out_dir, state["history"])
+            if out_dir:  # curves.png takes ~0.5 s: redrawn every 5 epochs and at the end
+                last = state["epoch"] == cfg.epochs
+                write_metrics(out_dir, state["history"], curves=last or state["epoch"] % 5 == 0)
     except KeyboardInterrupt:
         save()
+        if out_dir:
+            write_metrics(out_dir, state["history"])
         log(f"\ninterrupted: checkpoint saved at epoch {state['epoch'] + 1}, step {state['step']}; "
             f"continue with --resume --out {out_dir}" if out_dir else "\ninterrupted")
         raise
