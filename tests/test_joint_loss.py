@@ -162,3 +162,15 @@ def test_kd_teacher_is_frozen():
     assert all(p.grad is None for p in model.ann_parameters())
     side_heads = {id(p) for h in model.snn_heads[:3] for p in h.parameters()}  # kd: final branch only
     assert all((p.grad is None) == (id(p) in side_heads) for p in model.snn_parameters())
+
+
+@pytest.mark.gpu
+def test_joint_step_numpy_and_cupy_agree():
+    """One full-mode step (forward, Eqs. 7-10, backward) gives the same loss and gradients."""
+    loss_fn = get_mode("full").loss()
+    ref = _grads(_tiny(True), loss_fn)
+    with minijoint.using_backend("cupy"):
+        gpu = _grads(_tiny(True), loss_fn)
+    assert ref.keys() == gpu.keys()
+    for n in ref:
+        np.testing.assert_allclose(minijoint.to_host(gpu[n]), ref[n], rtol=1e-7, atol=1e-10, err_msg=n)
