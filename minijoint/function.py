@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import contextlib
 
-from .tensor import Tensor, as_tensor
+from .tensor import GraphRef, Tensor, as_tensor
 
 _grad_enabled = [True]
 
@@ -58,7 +58,8 @@ class Context:
 
 
 class Node:
-    """The record of one op call in the graph: which op, its context, its inputs."""
+    """The record of one op call in the graph: which op, its context, its inputs (a leaf
+    input as its Tensor, an intermediate one as its :class:`GraphRef`)."""
 
     __slots__ = ("fn", "ctx", "inputs")
 
@@ -86,5 +87,7 @@ class Function:
         y = cls.forward(ctx, *(None if t is None else t.data for t in tensors), **settings)
         out = Tensor(y, requires_grad=record)
         if record:
-            out.creator = Node(cls, ctx, tensors)
+            inputs = tuple(t if t is None or t.creator is None else t.ref for t in tensors)
+            out.creator = Node(cls, ctx, inputs)
+            out.ref = GraphRef(out, out.creator)
         return out

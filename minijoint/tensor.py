@@ -4,8 +4,15 @@ r"""``Tensor``: an array that remembers how it was made, and reverse-mode autodi
 is visited after all the tensors computed from it), calls each op's ``backward`` once
 with the summed upstream gradient, and adds the result into the ``.grad`` of every leaf
 tensor that ``requires_grad``. Where a tensor is used twice its gradients are summed.
+
+The graph holds an intermediate tensor as a :class:`GraphRef` (its shape, dtype and the op
+that made it), not the tensor itself: an intermediate result nobody holds any more is
+freed right after the forward unless an op saved it for its backward. BPTT through a deep
+spiking network keeps what the backward needs and no more.
 """
 from __future__ import annotations
+
+import weakref
 
 import numpy as np
 
@@ -43,6 +50,7 @@ class Tensor:
         self.grad = None
         self.requires_grad = bool(requires_grad)
         self.creator = None  # the Node that made this tensor; None for a leaf
+        self.ref = None      # how the graph refers to this tensor when it is not a leaf
         self.keep_grad = False
 
     # ---- array facts -------------------------------------------------------------
@@ -100,16 +108,19 @@ class Tensor:
             gy = gy.data if isinstance(gy, Tensor) else xp.asarray(gy, dtype=self.dtype)
             if gy.shape != self.shape:
                 raise ValueError(f"gy has shape {gy.shape}, expected {self.shape}")
-        grads = {id(self): gy}
-        for t in _reverse_topological(self):
-            g = grads.pop(id(t), None)
+        start = self if self.creator is None else self.ref
+        grads = {id(start): gy}
+        for v in _reverse_topological(start):  # v: a leaf Tensor or a GraphRef
+            g = grads.pop(id(v), None)
             if g is None:
                 continue
-            node = t.creator
-            if node is None or t.keep_grad:
-                t.grad = g if t.grad is None else t.grad + g
-            if node is None:
+            node = v.creator
+            if node is None:  # a leaf: keep its gradient
+                v.grad = g if v.grad is None else v.grad + g
                 continue
+            t = v.tensor()
+            if t is not None and t.keep_grad:
+                t.grad = g if t.grad is None else t.grad + g
             if node.ctx is None:
                 raise RuntimeError(f"{node.fn.__name__}: the graph was already freed by a "
                                    "backward(); pass retain_graph=True to backward twice")
@@ -210,6 +221,21 @@ class Tensor:
         return log(self)
 
 
+class GraphRef:
+    """A non-leaf tensor as the graph sees it: its shape, dtype and ``creator`` (the op that
+    made it), and a weak reference to the Tensor (for ``retain_grad``), but not its data."""
+
+    __slots__ = ("shape", "dtype", "creator", "tensor")
+    requires_grad = True
+
+    def __init__(self, t: Tensor, node):
+        self.shape, self.dtype, self.creator = t.shape, t.dtype, node
+        self.tensor = weakref.ref(t)
+
+    def __repr__(self):
+        return f"GraphRef(shape={self.shape}, dtype={self.dtype}, made by {self.creator.fn.__name__})"
+
+
 def as_tensor(x, like: Tensor | None = None) -> Tensor:
     """``x`` if it is a Tensor, else a constant Tensor (a scalar takes ``like``'s dtype)."""
     if isinstance(x, Tensor):
@@ -231,8 +257,9 @@ def _check_grad(op: str, i: int, x: Tensor, gx) -> None:
                            f"expected {x.dtype}")
 
 
-def _reverse_topological(root: Tensor) -> list:
-    """Tensors reachable from ``root``, each before the inputs it was computed from."""
+def _reverse_topological(root) -> list:
+    """Graph vertices (leaf Tensors and GraphRefs) reachable from ``root``, each before the
+    inputs it was computed from."""
     order, visited = [], set()
     stack = [(root, False)]
     while stack:
