@@ -1,0 +1,188 @@
+r"""Single ops, minijoint against PyTorch: forward, and forward + backward (issue 8).
+
+* conv2d 3×3, stride 1, padding 1: x (128, 16, 32, 32), W (16, 16, 3, 3) → (128, 16, 32, 32)
+* conv2d 3×3, stride 2, padding 1: same x and W → (128, 16, 16, 16)
+* LIF (τ 0.25, V_th 0.5, Rectangle surrogate, reset not detached): c (4, 32, 16, 32, 32),
+  against the PyTorch LIF as one autograd.Function and as the usual autograd loop over t
+* BatchNorm, training mode: x (128, 16, 32, 32), γ and β
+
+The backward gets a random upstream gradient; every input gets its gradient (x, W; c;
+x, γ, β). Outputs and gradients are compared with PyTorch's in float64 before timing.
+
+    python benchmarks/bench_ops.py [--threads 1] [--repeats 10] [--backend cupy]
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402  (nothing heavy yet: the BLAS thread variables come first)
+
+common.set_thread_env(common.threads_from_argv(sys.argv))
+
+import argparse  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+import minijoint as mj  # noqa: E402
+import minijoint.functional as F  # noqa: E402
+
+TAU, V_TH = 0.25, 0.5
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--threads", type=int, default=1, help="threads for BOTH libraries (default 1)")
+    p.add_argument("--repeats", type=int, default=10, help="timed calls per op (median)")
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--dtypes", default="float32,float64")
+    p.add_argument("--backend", default="numpy", choices=("numpy", "cupy"),
+                   help="minijoint backend; with cupy, PyTorch runs on cuda when it can")
+    p.add_argument("--no-torch", action="store_true", help="time minijoint only")
+    args = p.parse_args(argv)
+    args.dtypes = [d for d in args.dtypes.split(",") if d]
+    return args
+
+
+class Op:
+    """One op in both frameworks: ``fwd()`` builds the graph, ``fwd_bwd()`` also back-propagates.
+    ``arrays``: host inputs; ``grads``: which of them get a gradient."""
+
+    def __init__(self, name, arrays, mj_fn, pt_fns=None):
+        self.name, self.arrays, self.mj_fn, self.pt_fns = name, arrays, mj_fn, pt_fns or {}
+
+
+def mj_runner(op, gy, sync):
+    """(fwd, fwd_bwd, get) for minijoint on the active backend."""
+    ts = [mj.Tensor(mj.to_device(a), requires_grad=True) for a in op.arrays]
+    g = mj.to_device(gy)
+
+    def fwd():
+        y = op.mj_fn(*ts)
+        sync()
+        return y
+
+    def fwd_bwd():
+        for t in ts:
+            t.grad = None
+        y = op.mj_fn(*ts)
+        y.backward(g)
+        sync()
+        return y
+
+    def get():
+        y = fwd_bwd()
+        return [mj.to_host(y.data)] + [mj.to_host(t.grad) for t in ts]
+    return fwd, fwd_bwd, get
+
+
+def pt_runner(torch, fn, arrays, gy, dev):
+    ts = [torch.from_numpy(a).to(dev).requires_grad_() for a in arrays]
+    g = torch.from_numpy(gy).to(dev)
+    sync = torch.cuda.synchronize if dev == "cuda" else (lambda: None)
+
+    def fwd():
+        y = fn(*ts)
+        sync()
+        return y
+
+    def fwd_bwd():
+        for t in ts:
+            t.grad = None
+        y = fn(*ts)
+        y.backward(g)
+        sync()
+        return y
+
+    def get():
+        y = fwd_bwd()
+        return [y.detach().cpu().numpy()] + [t.grad.cpu().numpy() for t in ts]
+    return fwd, fwd_bwd, get
+
+
+def make_ops(dtype, torch, tm):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((128, 16, 32, 32)).astype(dtype)
+    W = (rng.standard_normal((16, 16, 3, 3)) * np.sqrt(2 / 144)).astype(dtype)
+    c = (0.6 * rng.standard_normal((4, 32, 16, 32, 32)) + 0.3).astype(dtype)
+    gamma = (1 + 0.1 * rng.standard_normal(16)).astype(dtype)
+    beta = (0.1 * rng.standard_normal(16)).astype(dtype)
+    TF = torch.nn.functional if torch else None
+    ops = [
+        Op("conv2d 3x3 s1 p1", [x, W], lambda a, b: F.conv2d(a, b, stride=1, padding=1),
+           torch and {"PyTorch": lambda a, b: TF.conv2d(a, b, stride=1, padding=1)}),
+        Op("conv2d 3x3 s2 p1", [x, W], lambda a, b: F.conv2d(a, b, stride=2, padding=1),
+           torch and {"PyTorch": lambda a, b: TF.conv2d(a, b, stride=2, padding=1)}),
+        Op("LIF", [c], lambda a: F.lif(a, TAU, V_TH),
+           torch and {"PyTorch Function": lambda a: tm.LIFSequence.apply(a, TAU, V_TH, 1.0),
+                      "PyTorch autograd loop": lambda a: tm.lif_autograd(a, TAU, V_TH, 1.0)}),
+        Op("BatchNorm train", [x, gamma, beta],
+           lambda a, g, b: F.batch_norm(a, g, b, None, None, training=True),
+           torch and {"PyTorch": lambda a, g, b: TF.batch_norm(a, None, None, g, b, training=True)}),
+    ]
+    return ops
+
+
+def agreement(mj_vals, pt_vals) -> float:
+    return max(float(np.linalg.norm(a.astype(np.float64) - b) / max(np.linalg.norm(b), 1e-30))
+               for a, b in zip(mj_vals, pt_vals))
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.backend == "cupy" and not mj.gpu_available():
+        print("--backend cupy: skipped, minijoint.gpu_available() is False (no CuPy or no CUDA "
+              "device on this machine)")
+        return 0
+    torch, why = (None, "--no-torch given") if args.no_torch else common.import_torch()
+    tm = None
+    if torch is not None:
+        import torch_models as tm
+    dev = "cuda" if args.backend == "cupy" and torch is not None and torch.cuda.is_available() \
+        else "cpu"
+    print("\n".join(common.machine_info(torch)))
+    print(common.limit_threads(args.threads, torch))
+    print(f"backend {args.backend}; {args.warmup} warm-up + {args.repeats} timed calls per op, "
+          f"interleaved")
+    if torch is None:
+        print(f"PyTorch: skipped ({why})")
+    elif args.backend == "cupy" and dev == "cpu":
+        print("PyTorch has no CUDA here: its column is a CPU time")
+    if args.backend == "cupy":
+        import cupy
+        sync = cupy.cuda.Device().synchronize
+    else:
+        def sync():
+            return None
+    rows, t0 = [], time.perf_counter()
+    for dtype in args.dtypes:
+        with mj.using_backend(args.backend), mj.default_dtype(np.dtype(dtype)):
+            for op in make_ops(dtype, torch, tm):
+                rng = np.random.default_rng(1)
+                y_shape = mj.to_host(op.mj_fn(*[mj.Tensor(mj.to_device(a)) for a in op.arrays]).data).shape
+                gy = rng.standard_normal(y_shape).astype(dtype)
+                m_fwd, m_fb, m_get = mj_runner(op, gy, sync)
+                fns_fb, fns_f = {"mj": m_fb}, {"mj": m_fwd}
+                for label, fn in op.pt_fns.items():
+                    p_fwd, p_fb, p_get = pt_runner(torch, fn, op.arrays, gy, dev)
+                    fns_fb[label], fns_f[label] = p_fb, p_fwd
+                    if dtype == "float64":
+                        print(f"  {op.name} vs {label}, float64: largest relative difference of "
+                              f"output and gradients {agreement(m_get(), p_get()):.1e}")
+                t_fb = common.time_interleaved(fns_fb, args.repeats, args.warmup)
+                t_f = common.time_interleaved(fns_f, args.repeats, args.warmup)
+                labels = list(op.pt_fns) or [None]
+                for label in labels:
+                    suffix = "" if label in (None, "PyTorch") else f" (vs {label})"
+                    rows.append((f"{op.name} fwd+bwd{suffix}", dtype, t_fb["mj"], t_fb.get(label)))
+                    rows.append((f"{op.name} fwd{suffix}", dtype, t_f["mj"], t_f.get(label)))
+    common.print_table(f"single ops, {args.threads} thread(s)", rows, left="op")
+    print(f"(took {time.perf_counter() - t0:.0f} s)")
+    print(common.load_line("load average at end"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

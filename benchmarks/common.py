@@ -1,0 +1,171 @@
+"""Helpers shared by bench_step.py and bench_ops.py: threads, optional PyTorch, timing,
+tables, peak memory. Imports nothing heavy at module level, so a script can set the BLAS
+thread variables (:func:`set_thread_env`) before NumPy loads."""
+from __future__ import annotations
+
+import gc
+import os
+import platform
+import statistics
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:        # benchmark this checkout, installed or not
+    sys.path.insert(0, ROOT)
+
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+_keep = []                      # the threadpoolctl limiter, alive for the whole run
+
+
+def threads_from_argv(argv, default: int = 1) -> int:
+    """The value of ``--threads N`` / ``--threads=N`` in argv (``default`` if absent)."""
+    for i, a in enumerate(argv):
+        if a == "--threads" and i + 1 < len(argv):
+            return int(argv[i + 1])
+        if a.startswith("--threads="):
+            return int(a.split("=", 1)[1])
+    return default
+
+
+def set_thread_env(n: int) -> None:
+    """OMP/OpenBLAS/MKL thread variables = n (call before NumPy or PyTorch is imported)."""
+    for v in THREAD_VARS:
+        os.environ[v] = str(n)
+
+
+def import_torch():
+    """(torch, None), or (None, why it was skipped): PyTorch is optional."""
+    try:
+        import torch
+    except ImportError as e:
+        return None, f"PyTorch not installed ({e}); pip install torch to compare"
+    return torch, None
+
+
+def limit_threads(n: int, torch=None) -> str:
+    """Limit NumPy's BLAS (threadpoolctl) and PyTorch (set_num_threads) to n threads;
+    return a line saying what was limited."""
+    parts = []
+    try:
+        from threadpoolctl import threadpool_info, threadpool_limits
+        _keep.append(threadpool_limits(limits=n))
+        parts.append("threadpoolctl: " + ", ".join(
+            f"{i['internal_api']}={i['num_threads']}" for i in threadpool_info()))
+    except ImportError:
+        parts.append("threadpoolctl not installed: NumPy's BLAS limited by "
+                     "OMP/OPENBLAS/MKL_NUM_THREADS only")
+    if torch is not None:
+        torch.set_num_threads(n)
+        parts.append(f"torch.get_num_threads()={torch.get_num_threads()}")
+    return f"threads: {n} for both libraries ({'; '.join(parts)})"
+
+
+def machine_info(torch=None) -> list:
+    """Lines describing the machine and the library versions."""
+    import numpy as np
+    cpu = platform.processor() or "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    try:
+        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        blas = f"{blas.get('name')} {blas.get('version')}"
+    except Exception:
+        blas = "?"
+    lines = [f"machine: {cpu}, {os.cpu_count()} logical CPUs, {platform.system()} "
+             f"{platform.release()}",
+             f"python {platform.python_version()}, numpy {np.__version__} ({blas}), "
+             f"torch {torch.__version__ if torch is not None else '(not installed)'}"]
+    lines.append(load_line("load average at start"))
+    return lines
+
+
+def load_line(what: str) -> str:
+    try:
+        one, five, _ = os.getloadavg()
+        return (f"{what}: {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} CPUs"
+                + ("  <- shared machine under load: timings are noisy" if one > 0.8 * os.cpu_count() else ""))
+    except OSError:
+        return f"{what}: unknown"
+
+
+def time_interleaved(fns: dict, repeats: int, warmup: int) -> dict:
+    """Call every fn ``warmup`` times, then ``repeats`` rounds in turn (interleaved, so a
+    burst of load on a shared machine hits every library alike); each fn must block until
+    its work is done (synchronize a GPU inside). Returns {name: [seconds, ...]}."""
+    for _ in range(warmup):
+        for f in fns.values():
+            f()
+    times = {k: [] for k in fns}
+    for _ in range(repeats):
+        for k, f in fns.items():
+            gc.collect()
+            t0 = time.perf_counter()
+            f()
+            times[k].append(time.perf_counter() - t0)
+    return times
+
+
+def fmt_ms(ts) -> str:
+    if not ts:
+        return "skipped"
+    return f"{1e3 * statistics.median(ts):8.1f} ({1e3 * min(ts):.1f})"
+
+
+def print_table(title: str, rows, left: str = "case") -> None:
+    """rows: (case, dtype, minijoint seconds list, PyTorch seconds list or None)."""
+    print(f"\n{title}")
+    print("median ms (min ms) over the timed repeats; ratio = minijoint median / PyTorch median")
+    w = max([len(left)] + [len(r[0]) for r in rows])
+    print(f"{left:<{w}}  {'dtype':<8}  {'minijoint ms':>18}  {'PyTorch ms':>18}  {'ratio':>6}")
+    for case, dtype, mj, pt in rows:
+        ratio = f"{statistics.median(mj) / statistics.median(pt):6.2f}" if pt else "     -"
+        print(f"{case:<{w}}  {dtype:<8}  {fmt_ms(mj):>18}  {fmt_ms(pt):>18}  {ratio}")
+
+
+# ---- peak memory (Linux: /proc/self) -------------------------------------------------
+def _status_kib(key: str):
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def release_free_memory() -> None:
+    """gc, then glibc's malloc_trim(0): hand freed heap pages back, for a clean RSS baseline."""
+    gc.collect()
+    try:
+        import ctypes
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+def reset_peak_rss() -> bool:
+    """Reset the kernel's RSS high-water mark (VmHWM) to the current RSS; False if impossible."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def rss_kib():
+    """Current resident set size in KiB."""
+    return _status_kib("VmRSS")
+
+
+def peak_rss_kib(reset_worked: bool):
+    """Peak RSS in KiB since :func:`reset_peak_rss` (or since the process started)."""
+    if reset_worked:
+        return _status_kib("VmHWM")
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
