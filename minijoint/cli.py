@@ -86,6 +86,8 @@ def make_parser() -> argparse.ArgumentParser:
     a.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES))
     a.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     a.add_argument("--out", default="runs/ablation")
+    a.add_argument("--summarize", action="store_true",
+                   help="only re-tabulate the finished runs in --out (no training)")
     en = sub.add_parser("energy", help="Tables 5-6: operations and energy of a trained checkpoint")
     en.add_argument("checkpoint")
     en.add_argument("--batches", type=int, default=None, help="measure firing rates on this many test batches")
@@ -136,7 +138,7 @@ def _dispatch(args) -> int:
                 print(f"{k[:3].upper()} test accuracy: {res[k]:.2%}")
     elif args.command == "ablation":
         from .joint.ablation import run_ablation
-        run_ablation(args.modes, args.seeds, _config(args), args.out)
+        run_ablation(args.modes, args.seeds, _config(args), args.out, summarize_only=args.summarize)
     elif args.command == "energy":
         from .energy import energy_report
         print(energy_report(args.checkpoint, batches=args.batches))

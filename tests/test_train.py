@@ -137,6 +137,8 @@ def test_ablation_table(tmp_path):
     assert "snn_acc" not in rows[0] and "ann_acc" not in rows[1]
     table = (tmp_path / "table4.md").read_text()
     assert "| ann |" in table and "| snn |" in table and "92.39" in table and "±" in table
+    again = run_ablation(["ann", "snn"], [0, 1], TINY, str(tmp_path), log=quiet, summarize_only=True)
+    assert again == rows  # re-tabulated from the run folders, no training
 
 
 @pytest.mark.parametrize("field,value,match", [
@@ -180,3 +182,13 @@ def test_figures_smoke(tmp_path):
     assert names == {"membrane.png", "surrogates.png", "firing_rates.png", "singular_values.png",
                      "energy.png", "curves.png"}
     assert all(open(p, "rb").read(8) == b"\x89PNG\r\n\x1a\n" for p in written)
+
+
+def test_ablation_spread_verdict():
+    from minijoint.joint.ablation import format_table
+    rows = [{"mode": "snn", "snn_acc": (94.0, 0.2), "sec_per_epoch": 1.0},
+            {"mode": "full", "snn_acc": (95.0, 0.3), "ann_acc": (97.0, 0.1), "sec_per_epoch": 1.0},
+            {"mode": "wft", "snn_acc": (94.3, 0.9), "sec_per_epoch": 1.0}]
+    table = format_table(rows, 3)
+    assert "+1.00 (exceeds spread)" in table      # 1.0 > 2·sqrt((0.3² + 0.2²)/3) = 0.42
+    assert "+0.30 (within spread)" in table       # 0.3 < 2·sqrt((0.9² + 0.2²)/3) = 1.06
