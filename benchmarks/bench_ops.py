@@ -132,18 +132,12 @@ def agreement(mj_vals, pt_vals) -> float:
 
 def main(argv=None):
     args = parse_args(argv)
-    if args.backend == "cupy" and not mj.gpu_available():
-        print("--backend cupy: skipped, minijoint.gpu_available() is False (no CuPy or no CUDA "
-              "device on this machine)")
+    started = common.start(args)
+    if started is None:
         return 0
-    torch, why = (None, "--no-torch given") if args.no_torch else common.import_torch()
-    tm = None
-    if torch is not None:
-        import torch_models as tm
+    torch, tm, why = started
     dev = "cuda" if args.backend == "cupy" and torch is not None and torch.cuda.is_available() \
         else "cpu"
-    print("\n".join(common.machine_info(torch)))
-    print(common.limit_threads(args.threads, torch))
     print(f"backend {args.backend}; {args.warmup} warm-up + {args.repeats} timed calls per op, "
           f"interleaved")
     if torch is None:

@@ -318,16 +318,10 @@ def main(argv=None):
     args = parse_args(argv)
     if args.memory_child:
         return memory_child(args)
-    if args.backend == "cupy" and not mj.gpu_available():
-        print("--backend cupy: skipped, minijoint.gpu_available() is False (no CuPy or no CUDA "
-              "device on this machine)")
+    started = common.start(args)
+    if started is None:
         return 0
-    torch, why = (None, "--no-torch given") if args.no_torch else common.import_torch()
-    tm = None
-    if torch is not None:
-        import torch_models as tm
-    print("\n".join(common.machine_info(torch)))
-    print(common.limit_threads(args.threads, torch))
+    torch, tm, why = started
     print(f"config: resnet18, width {args.width}, T {args.T}, batch {args.batch}, {SIDE}×{SIDE}×3, "
           f"{CLASSES} classes; Adam; backend {args.backend}; PyTorch LIF: {args.torch_lif}; "
           f"{args.warmup} warm-up + {args.repeats} timed steps per case, interleaved")

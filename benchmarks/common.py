@@ -43,6 +43,24 @@ def import_torch():
     return torch, None
 
 
+def start(args):
+    """The opening both scripts share: skip cleanly when ``--backend cupy`` has no GPU, import
+    PyTorch if present, print the machine and limit the threads. Returns
+    ``(torch, torch_models, why_skipped)``, or None when the run is skipped."""
+    import minijoint as mj
+    if args.backend == "cupy" and not mj.gpu_available():
+        print("--backend cupy: skipped, minijoint.gpu_available() is False (no CuPy or no CUDA "
+              "device on this machine)")
+        return None
+    torch, why = (None, "--no-torch given") if args.no_torch else import_torch()
+    tm = None
+    if torch is not None:
+        import torch_models as tm
+    print("\n".join(machine_info(torch)))
+    print(limit_threads(args.threads, torch))
+    return torch, tm, why
+
+
 def limit_threads(n: int, torch=None) -> str:
     """Limit NumPy's BLAS (threadpoolctl) and PyTorch (set_num_threads) to n threads;
     return a line saying what was limited."""
