@@ -23,8 +23,9 @@ Rules every op follows:
   input is ``None`` or needs no gradient); each must have its input's shape and dtype —
   the engine checks this and names the op when it is wrong;
 * ``backward`` never writes into ``gy`` (it may be shared with other branches);
-* ``ctx.needs_input_grad[i]`` says whether input ``i`` needs a gradient, so an op can skip
-  work (e.g. a convolution's input gradient for the first layer).
+* ``ctx.needs_input_grad[i]`` says whether input ``i`` needs a gradient (all False under
+  ``no_grad``), so an op can skip work: a convolution's input gradient for the first layer,
+  max-pooling's argmax during evaluation.
 """
 from __future__ import annotations
 
@@ -82,7 +83,7 @@ class Function:
     def apply(cls, *inputs, **settings) -> Tensor:
         tensors = tuple(None if x is None else as_tensor(x) for x in inputs)
         record = is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
-        needs = tuple(t is not None and t.requires_grad for t in tensors)
+        needs = tuple(record and t is not None and t.requires_grad for t in tensors)
         ctx = Context(needs)
         y = cls.forward(ctx, *(None if t is None else t.data for t in tensors), **settings)
         out = Tensor(y, requires_grad=record)

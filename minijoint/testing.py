@@ -125,9 +125,11 @@ def _central(f, x, d, eps: float) -> float:
     """(f(x + εd) − f(x − εd)) / 2ε, perturbing ``x`` in place and restoring it."""
     d = backend.get_array_module(x).asarray(d)
     saved = x.copy()
-    x += eps * d
-    fp = f()
-    x[...] = saved - eps * d
-    fm = f()
-    x[...] = saved
+    try:
+        x += eps * d
+        fp = f()
+        x[...] = saved - eps * d
+        fm = f()
+    finally:  # even if f raises, the input is left as it was
+        x[...] = saved
     return (fp - fm) / (2 * eps)

@@ -192,3 +192,39 @@ def test_ablation_spread_verdict():
     table = format_table(rows, 3)
     assert "+1.00 (exceeds spread)" in table      # 1.0 > 2·sqrt((0.3² + 0.2²)/3) = 0.42
     assert "+0.30 (within spread)" in table       # 0.3 < 2·sqrt((0.9² + 0.2²)/3) = 1.06
+
+
+def test_real_ctrl_c_mid_step_resumes_exactly(tmp_path, monkeypatch):
+    """A SIGINT arriving in the middle of a step (after BN statistics moved) is held until
+    the step ends, so resuming reproduces the uninterrupted run bit for bit."""
+    import signal
+    cfg = dataclasses.replace(TINY, epochs=2)
+    train(cfg, str(tmp_path / "a"), log=quiet)
+    calls = {"n": 0}
+    original = JointLoss.__call__
+
+    def ctrl_c_inside_step(self, *args):
+        calls["n"] += 1
+        if calls["n"] == 3:  # the forward of epoch 1, step 3 has run
+            os.kill(os.getpid(), signal.SIGINT)
+        return original(self, *args)
+
+    monkeypatch.setattr(JointLoss, "__call__", ctrl_c_inside_step)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, str(tmp_path / "b"), log=quiet)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+    _, meta = _state(tmp_path / "b")
+    assert (meta["epoch"], meta["step"]) == (0, 3)
+    monkeypatch.setattr(JointLoss, "__call__", original)
+    train(TrainConfig(), str(tmp_path / "b"), resume=True, log=quiet)
+    a, _ = _state(tmp_path / "a")
+    b, _ = _state(tmp_path / "b")
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+def test_float64_training_runs_in_float64(tmp_path):
+    final = train(dataclasses.replace(TINY, epochs=1, dtype="float64"), str(tmp_path), log=quiet)
+    arrays, _ = _state(tmp_path)
+    assert 0 <= final["snn_acc"] <= 1
+    assert all(v.dtype == np.float64 for k, v in arrays.items() if k.endswith((".U", ".W", "gamma")))

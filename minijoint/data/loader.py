@@ -51,9 +51,9 @@ class DataLoader:
         if len(x_shape) < 1 or len(y_shape) != 1 or x_shape[0] != y_shape[0]:
             raise ValueError(f"DataLoader: x must be (N, ...) and y must be (N,) with the same N, "
                              f"got x shape {x_shape} and y shape {y_shape}")
-        if getattr(y, "dtype", np.asarray(y).dtype).kind not in "iu":
-            raise TypeError(f"DataLoader: y must hold integer class labels, got dtype "
-                            f"{getattr(y, 'dtype', np.asarray(y).dtype)}")
+        y_dtype = y.dtype if hasattr(y, "dtype") else np.asarray(y).dtype
+        if y_dtype.kind not in "iu":
+            raise TypeError(f"DataLoader: y must hold integer class labels, got dtype {y_dtype}")
         self.x = backend.to_device(x)  # the only host -> device copy
         self.y = backend.to_device(y, dtype=np.int64)
         self.batch_size = int(batch_size)

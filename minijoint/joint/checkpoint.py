@@ -63,13 +63,11 @@ def _pack(obj, key, flat):
         return {str(k): _pack(v, f"{key}/{k}", flat) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [_pack(v, f"{key}/{i}", flat) for i, v in enumerate(obj)]
+    if isinstance(obj, np.generic):  # a NumPy scalar: a plain JSON number
+        return obj.item()
     if hasattr(obj, "shape") and hasattr(obj, "dtype"):
-        if getattr(obj, "ndim", 0) == 0 and not isinstance(obj, np.ndarray) and np.isscalar(obj):
-            return obj.item()
         flat[key] = to_host(obj)
         return {"__array__": key}
-    if isinstance(obj, (np.integer, np.floating, np.bool_)):
-        return obj.item()
     return obj
 
 

@@ -2,13 +2,14 @@ r"""``TrainConfig``: every setting of a run, validated, saved as ``config.json``
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+from ..data.loader import DATASETS
+from ..models.joint import MODELS as _ARCHS
+from ..snn.surrogate import SURROGATES
 from .modes import get_mode
 
-MODELS = ("resnet10", "resnet18", "resnet34", "vgg16")
-DATASETS = ("digits", "cifar10", "cifar100", "tiny-imagenet")
-SURROGATES = ("rectangle", "triangle", "sigmoid", "atan")
+MODELS = tuple(_ARCHS)
 
 
 @dataclass
@@ -44,7 +45,6 @@ class TrainConfig:
     teacher: str | None = None       # kd: checkpoint of a trained `ann` run
     limit_train: int | None = None   # use only the first n training images (quick runs)
     limit_test: int | None = None
-    extra: dict = field(default_factory=dict)
 
     def validate(self) -> "TrainConfig":
         get_mode(self.mode)

@@ -10,9 +10,12 @@ uninterrupted run exactly on NumPy; Ctrl-C saves a checkpoint mid-epoch that res
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import signal
 import sys
+import threading
 import time
 
 import numpy as np
@@ -53,9 +56,9 @@ def evaluate(model: JointNet, loader) -> dict:
     correct, rates, n = {}, {}, 0
     with no_grad():
         for x, y in loader:
-            out = model(x)
+            out = model(x, paths=("snn",) if _teacher_only(model) else None)
             for path, logits in (("ann", out.ann_logits), ("snn", out.snn_logits)):
-                if logits is not None and not (path == "ann" and _teacher_only(model)):
+                if logits is not None:
                     hit = int((logits[-1].data.argmax(axis=1) == y).sum())
                     correct[path] = correct.get(path, 0) + hit
             for name, r in model.firing_rates().items():
@@ -85,8 +88,8 @@ def train(cfg: TrainConfig, out_dir: str | None = None, resume: bool = False, lo
 
 def _train(cfg, out_dir, arrays, meta, log):
     (x_tr, y_tr), (x_te, y_te), info = load_dataset(cfg.dataset, cfg.data_path)
-    x_tr, y_tr = x_tr[:cfg.limit_train], y_tr[:cfg.limit_train]
-    x_te, y_te = x_te[:cfg.limit_test], y_te[:cfg.limit_test]
+    x_tr, y_tr = _as_run_dtype(x_tr[:cfg.limit_train], cfg), y_tr[:cfg.limit_train]
+    x_te, y_te = _as_run_dtype(x_te[:cfg.limit_test], cfg), y_te[:cfg.limit_test]
     augment = cfg.augment if cfg.augment is not None else cfg.dataset != "digits"
     # a last batch of one image would give BN a single value per channel in the 1x1 stages
     train_loader = DataLoader(x_tr, y_tr, cfg.batch_size, shuffle=True, seed=cfg.seed,
@@ -113,19 +116,12 @@ def _train(cfg, out_dir, arrays, meta, log):
         f"{cfg.model} width {cfg.width}, T={cfg.T}, {cfg.epochs} epochs, {cfg.backend}")
     save = (lambda: _save(out_dir, model, opt, sched, cfg, state)) if out_dir else (lambda: None)
     try:
-        while state["epoch"] < cfg.epochs:
-            _run_epoch(model, train_loader, loss_fn, opt, cfg, state, log, save)
-            sched.step()
-            ev = evaluate(model, test_loader)
-            row = _metrics_row(state, ev)
-            log("  test accuracy " + ", ".join(f"{p.upper()} {ev[f'{p}_acc']:.2%}" for p in ("ann", "snn")
-                                               if f"{p}_acc" in ev) + f" ({row['seconds']:.1f}s training)")
-            state["history"].append(row)
-            state.update(epoch=state["epoch"] + 1, step=0, sums={}, seconds=0.0)
-            save()
-            if out_dir:  # curves.png takes ~0.5 s: redrawn every 5 epochs and at the end
-                last = state["epoch"] == cfg.epochs
-                write_metrics(out_dir, state["history"], curves=last or state["epoch"] % 5 == 0)
+        with _ctrl_c_at_step_boundary() as interrupted:
+            _epochs(model, train_loader, test_loader, loss_fn, opt, sched, cfg, state, log, save,
+                    out_dir, interrupted)
+    except _ForcedInterrupt:
+        log(f"\ninterrupted twice: the checkpoint in {out_dir} is the last one saved")
+        raise
     except KeyboardInterrupt:
         save()
         if out_dir:
@@ -140,7 +136,53 @@ def _train(cfg, out_dir, arrays, meta, log):
     return final
 
 
-def _run_epoch(model, loader, loss_fn, opt, cfg, state, log, save):
+class _ForcedInterrupt(KeyboardInterrupt):
+    """A second Ctrl-C: stop at once, mid-step, saving nothing."""
+
+
+@contextlib.contextmanager
+def _ctrl_c_at_step_boundary():
+    """Hold a Ctrl-C until the training step under way has finished, so that the checkpoint
+    saved then is exactly the state between two steps (a forward cut short would already
+    have moved BN's running statistics). Yields a function that says whether Ctrl-C was
+    pressed; a second Ctrl-C interrupts at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False
+        return
+    pressed = []
+
+    def handler(signum, frame):
+        if pressed:
+            raise _ForcedInterrupt
+        pressed.append(signum)
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield lambda: bool(pressed)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _epochs(model, train_loader, test_loader, loss_fn, opt, sched, cfg, state, log, save,
+            out_dir, interrupted):
+    while state["epoch"] < cfg.epochs:
+        _run_epoch(model, train_loader, loss_fn, opt, cfg, state, log, interrupted)
+        sched.step()
+        ev = evaluate(model, test_loader)
+        row = _metrics_row(state, ev)
+        log("  test accuracy " + ", ".join(f"{p.upper()} {ev[f'{p}_acc']:.2%}" for p in ("ann", "snn")
+                                           if f"{p}_acc" in ev) + f" ({row['seconds']:.1f}s training)")
+        state["history"].append(row)
+        state.update(epoch=state["epoch"] + 1, step=0, sums={}, seconds=0.0)
+        save()
+        if out_dir:  # curves.png takes ~0.5 s: redrawn every 5 epochs and at the end
+            last = state["epoch"] == cfg.epochs
+            write_metrics(out_dir, state["history"], curves=last or state["epoch"] % 5 == 0)
+        if interrupted():
+            raise KeyboardInterrupt
+
+
+def _run_epoch(model, loader, loss_fn, opt, cfg, state, log, interrupted):
     epoch = state["epoch"]
     loader.set_epoch(epoch)
     bar = ProgressBar(len(loader), f"epoch {epoch + 1}/{cfg.epochs}", stream=sys.stderr)
@@ -169,6 +211,9 @@ def _run_epoch(model, loader, loss_fn, opt, cfg, state, log, save):
         state["step"] = step + 1
         state["seconds"] += time.perf_counter() - t0
         bar.update(step + 1, {k: sums[k] / sums["n"] for k in ("loss", "ce", "kld", "norm")})
+        if interrupted():
+            bar.close()
+            raise KeyboardInterrupt
     bar.close()
 
 
@@ -245,16 +290,16 @@ def load_trained(path: str):
     config, its weights and BN statistics loaded, in eval mode on the config's backend."""
     arrays, meta = load_checkpoint(path)
     cfg = TrainConfig.from_dict(meta["config"]).validate()
-    backend.set_backend(cfg.backend)
-    with backend.default_dtype(np.dtype(cfg.dtype)):
+    with backend.using_backend(cfg.backend), backend.default_dtype(np.dtype(cfg.dtype)):
         _, (x_te, y_te), info = load_dataset(cfg.dataset, cfg.data_path)
-        x_te, y_te = x_te[:cfg.limit_test], y_te[:cfg.limit_test]
+        x_te, y_te = _as_run_dtype(x_te[:cfg.limit_test], cfg), y_te[:cfg.limit_test]
         model = build_model(cfg, info)
         load_model_state(model, arrays)
         if get_mode(cfg.mode).frozen_teacher:
             model.freeze_ann = True
+        loader = DataLoader(x_te, y_te, 256, shuffle=False)
     model.eval()
-    return model, cfg, DataLoader(x_te, y_te, 256, shuffle=False)
+    return model, cfg, loader
 
 
 def evaluate_checkpoint(path: str) -> dict:
@@ -262,6 +307,12 @@ def evaluate_checkpoint(path: str) -> dict:
     model, cfg, loader = load_trained(path)
     with backend.default_dtype(np.dtype(cfg.dtype)):
         return evaluate(model, loader)
+
+
+def _as_run_dtype(x, cfg):
+    """Images in the run's float dtype (the loaders give float32; ``--dtype float64`` trains
+    in float64 end to end)."""
+    return x.astype(cfg.dtype, copy=False)
 
 
 def _side(size) -> int:

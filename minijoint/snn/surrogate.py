@@ -29,7 +29,7 @@ import numbers
 
 from ..backend import get_array_module
 
-__all__ = ["Surrogate", "Rectangle", "Triangle", "Sigmoid", "ATan", "get_surrogate"]
+__all__ = ["Surrogate", "Rectangle", "Triangle", "Sigmoid", "ATan", "get_surrogate", "SURROGATES"]
 
 
 def _positive(owner: str, name: str, value) -> float:
@@ -231,6 +231,7 @@ class ATan(Surrogate):
 
 
 _BY_NAME = {"rectangle": Rectangle, "triangle": Triangle, "sigmoid": Sigmoid, "atan": ATan}
+SURROGATES = tuple(_BY_NAME)  # the names get_surrogate knows
 
 
 def get_surrogate(name, **kwargs) -> Surrogate:
