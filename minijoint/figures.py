@@ -15,7 +15,7 @@ import numpy as np
 from . import backend, plot
 from .energy import estimate_energy
 from .joint.runlog import read_metrics
-from .joint.train import CHECKPOINT, evaluate, load_trained
+from .joint.train import CHECKPOINT, load_trained
 from .nn.factorized import singular_values
 
 
@@ -31,14 +31,14 @@ def make_figures(run_dir: str, out_dir: str) -> list:
     written += [path("membrane.png"), path("surrogates.png")]
     model, cfg, loader = load_trained(os.path.join(run_dir, CHECKPOINT))
     with backend.default_dtype(np.dtype(cfg.dtype)):
-        rates = evaluate(model, loader)["rates"]
-        if rates:
-            plot.plot_firing_rates(rates, save=path("firing_rates.png"))
+        tables = estimate_energy(model, loader)  # one pass over the test set: counts and rates
+        if tables.lif_rates:
+            plot.plot_firing_rates(tables.lif_rates, save=path("firing_rates.png"))
             written.append(path("firing_rates.png"))
         if singular_values(model):
             plot.plot_singular_values(model, save=path("singular_values.png"))
             written.append(path("singular_values.png"))
-        plot.plot_energy(estimate_energy(model, loader), save=path("energy.png"))
+        plot.plot_energy(tables, save=path("energy.png"))
     plot.plot_training_curves(read_metrics(run_dir), save=path("curves.png"))
     written += [path("energy.png"), path("curves.png")]
     return written

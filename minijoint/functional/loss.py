@@ -17,6 +17,7 @@ import numpy as np
 from ..backend import get_array_module, to_host
 from ..function import Function
 from ..tensor import Tensor, as_tensor
+from .shape import _check_axis
 
 __all__ = ["log_softmax", "softmax", "cross_entropy", "kl_div", "mse_loss"]
 
@@ -145,12 +146,6 @@ class MSELoss(Function):
 
 
 # ---- the functions users call -------------------------------------------------------
-def _axis(op: str, axis, ndim: int) -> int:
-    if not isinstance(axis, (int, np.integer)) or not -ndim <= axis < ndim:
-        raise ValueError(f"{op}: axis {axis!r} is out of range for a {ndim}-D input")
-    return int(axis) % ndim
-
-
 def _logits(op: str, name: str, z) -> Tensor:
     z = as_tensor(z)
     if z.ndim != 2:
@@ -163,13 +158,13 @@ def _logits(op: str, name: str, z) -> Tensor:
 def log_softmax(x, axis: int = -1) -> Tensor:
     """log softmax(x) along ``axis``, computed stably."""
     x = as_tensor(x)
-    return LogSoftmax.apply(x, axis=_axis("log_softmax", axis, x.ndim))
+    return LogSoftmax.apply(x, axis=_check_axis("log_softmax", axis, x.ndim))
 
 
 def softmax(x, axis: int = -1) -> Tensor:
     """softmax(x) along ``axis``, computed stably (row maximum subtracted)."""
     x = as_tensor(x)
-    return Softmax.apply(x, axis=_axis("softmax", axis, x.ndim))
+    return Softmax.apply(x, axis=_check_axis("softmax", axis, x.ndim))
 
 
 def cross_entropy(logits, target) -> Tensor:
