@@ -49,13 +49,12 @@ class _Spec:
     folder: str       # folder the archive extracts to
     train: tuple      # file names of the training batches inside the folder
     test: tuple
-    num_classes: int
 
 
 _CIFAR10 = _Spec("CIFAR-10", "cifar-10-python.tar.gz", "cifar-10-batches-py",
-                 tuple(f"data_batch_{i}" for i in range(1, 6)), ("test_batch",), 10)
+                 tuple(f"data_batch_{i}" for i in range(1, 6)), ("test_batch",))
 _CIFAR100 = _Spec("CIFAR-100", "cifar-100-python.tar.gz", "cifar-100-python",
-                  ("train",), ("test",), 100)
+                  ("train",), ("test",))
 
 # The only globals a CIFAR pickle needs: NumPy's array reconstruction (old and new module
 # paths, protocols 2–5) and the latin-1 codec that protocol 2 uses for raw bytes.

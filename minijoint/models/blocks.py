@@ -108,7 +108,6 @@ class Stem(Module):
 
     def __init__(self, in_channels, out_channels, stride, wft, paths, lif_kw, rng):
         super().__init__()
-        self.stride = stride
         self.unit = ConvBN(in_channels, out_channels, 3, stride, 1, wft, paths, rng)
         self.lif = LIF(**lif_kw) if "snn" in paths else None
 

@@ -181,7 +181,8 @@ class JointNet(Module):
     def firing_rates(self) -> dict:
         """{LIF layer name: fraction of neurons that fired, over T·N·…} from the last SNN
         forward (layers that have not run yet are left out)."""
-        return {n: float(m.last_rate) for n, m in self.lif_layers() if m.last_rate is not None}
+        rates = {n: m.last_rate for n, m in self.lif_layers()}  # each read once: one device sync
+        return {n: float(r) for n, r in rates.items() if r is not None}
 
     def twin_layers(self) -> list:
         """(name, twin layer) for every twin convolution, in definition (= forward) order."""
