@@ -49,8 +49,7 @@ def start(args):
     ``(torch, torch_models, why_skipped)``, or None when the run is skipped."""
     import minijoint as mj
     if args.backend == "cupy" and not mj.gpu_available():
-        print("--backend cupy: skipped, minijoint.gpu_available() is False (no CuPy or no CUDA "
-              "device on this machine)")
+        print(f"--backend cupy: skipped, {mj.gpu_problem()}")
         return None
     torch, why = (None, "--no-torch given") if args.no_torch else import_torch()
     tm = None

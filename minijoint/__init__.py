@@ -8,7 +8,8 @@ Import map (imports point one way: engine ← snn ← nn ← models ← joint �
 * layers: :mod:`minijoint.nn`, :mod:`minijoint.optim`
 """
 from .backend import (set_backend, get_backend, using_backend, set_default_dtype,  # noqa: F401
-                      get_default_dtype, default_dtype, to_device, to_host, gpu_available)
+                      get_default_dtype, default_dtype, to_device, to_host, gpu_available,
+                      gpu_problem)
 from .tensor import Tensor  # noqa: F401
 from .function import Function, no_grad, is_grad_enabled  # noqa: F401
 from . import functional  # noqa: F401

@@ -23,26 +23,40 @@ _BACKENDS = ("numpy", "cupy")
 _state = {"name": "numpy", "dtype": np.dtype(np.float32)}
 
 
+_INSTALL = ("pip install cupy-cuda12x, or cupy-cuda13x for a CUDA 13 driver "
+            "(on a machine with an NVIDIA GPU)")
+
+
+def gpu_problem() -> str | None:
+    """Why the CuPy backend cannot be used here, or None when it can.
+
+    The reason names what is missing: CuPy itself, or a usable CUDA device, with CUDA's own
+    error (a driver too old for the CuPy wheel reads ``cudaErrorInsufficientDriver``).
+    """
+    if _cupy is None:
+        return f"CuPy is not installed: {_INSTALL}"
+    try:
+        count = _cupy.cuda.runtime.getDeviceCount()
+    except Exception as e:  # CUDARuntimeError, or a missing libcudart
+        return (f"CuPy {_cupy.__version__} is installed but CUDA could not be used "
+                f"({type(e).__name__}: {e})")
+    if count < 1:
+        return f"CuPy {_cupy.__version__} is installed but no CUDA device was found"
+    return None
+
+
 def gpu_available() -> bool:
     """True when CuPy imports and sees at least one CUDA device."""
-    if _cupy is None:
-        return False
-    try:
-        return _cupy.cuda.runtime.getDeviceCount() > 0
-    except Exception:
-        return False
+    return gpu_problem() is None
 
 
 def _module(name: str):
     if name not in _BACKENDS:
         raise ValueError(f"unknown backend {name!r}: expected one of {_BACKENDS}")
     if name == "cupy":
-        if _cupy is None:
-            raise RuntimeError(
-                "backend 'cupy' needs CuPy, which is not installed: "
-                "pip install cupy-cuda12x (on a machine with an NVIDIA GPU)")
-        if not gpu_available():
-            raise RuntimeError("backend 'cupy': CuPy is installed but no CUDA device was found")
+        problem = gpu_problem()
+        if problem is not None:
+            raise RuntimeError(f"backend 'cupy' cannot be used here: {problem}")
         return _cupy
     return np
 

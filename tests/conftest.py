@@ -24,9 +24,12 @@ threadpool_limits(1)
 
 
 def pytest_collection_modifyitems(config, items):
-    if minijoint.gpu_available():
+    problem = minijoint.gpu_problem()
+    if problem is None:
         return
-    skip = pytest.mark.skip(reason="needs CuPy and a CUDA device")
+    if os.environ.get("MINIJOINT_REQUIRE_GPU"):  # benchmarks/gpu_check.sh: never skip silently
+        raise pytest.UsageError(f"MINIJOINT_REQUIRE_GPU is set, but {problem}")
+    skip = pytest.mark.skip(reason=f"needs CuPy and a CUDA device: {problem}")
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)

@@ -1,4 +1,7 @@
 """The backend: choosing NumPy or CuPy, moving data, the default dtype."""
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -13,10 +16,49 @@ def test_unknown_backend_is_a_clear_error():
 
 
 @pytest.mark.skipif(minijoint.gpu_available(), reason="CuPy and a device are present")
-def test_cupy_without_cupy_or_device_says_which_is_missing():
-    with pytest.raises(RuntimeError, match="needs CuPy, which is not installed|no CUDA device was found"):
+def test_cupy_here_is_refused_with_the_reason():
+    with pytest.raises(RuntimeError, match=r"backend 'cupy' cannot be used here: CuPy "):
         minijoint.set_backend("cupy")
     assert minijoint.get_backend() == "numpy"
+
+
+class _FakeRuntime:
+    """Stands in for ``cupy.cuda.runtime``: reports ``count`` devices, or raises ``error``."""
+
+    def __init__(self, count=0, error=None):
+        self.count, self.error = count, error
+
+    def getDeviceCount(self):  # noqa: N802 (CuPy's name)
+        if self.error is not None:
+            raise self.error
+        return self.count
+
+
+def _fake_cupy(**runtime):
+    cuda = type("cuda", (), {"runtime": _FakeRuntime(**runtime)})
+    return type("cupy", (), {"__version__": "14.2.0", "cuda": cuda})
+
+
+@pytest.mark.parametrize("fake, reason", [
+    (None, r"CuPy is not installed: pip install cupy-cuda12x, or cupy-cuda13x"),
+    (_fake_cupy(count=0), r"CuPy 14\.2\.0 is installed but no CUDA device was found"),
+    (_fake_cupy(error=RuntimeError("cudaErrorInsufficientDriver: CUDA driver version is "
+                                   "insufficient for CUDA runtime version")),
+     r"CuPy 14\.2\.0 is installed but CUDA could not be used \(RuntimeError: "
+     r"cudaErrorInsufficientDriver: CUDA driver version is insufficient"),
+])
+def test_each_reason_the_gpu_is_unusable_is_named(monkeypatch, fake, reason):
+    monkeypatch.setattr(backend, "_cupy", fake)
+    assert not minijoint.gpu_available()
+    assert re.match(reason, minijoint.gpu_problem())
+    with pytest.raises(RuntimeError, match=r"backend 'cupy' cannot be used here: " + reason):
+        minijoint.set_backend("cupy")
+    assert minijoint.get_backend() == "numpy"
+
+
+def test_a_present_device_is_no_problem(monkeypatch):
+    monkeypatch.setattr(backend, "_cupy", _fake_cupy(count=1))
+    assert minijoint.gpu_problem() is None and minijoint.gpu_available()
 
 
 def test_using_backend_restores_previous():
@@ -46,3 +88,37 @@ def test_round_trip_through_the_gpu():
         d = backend.to_device(x)
         assert backend.is_cupy_array(d)
         np.testing.assert_array_equal(backend.to_host(d * 2), x * 2)
+
+
+def _xp_names() -> set[str]:
+    """Every ``xp.name`` (and ``xp.linalg.name`` ...) the package's source calls or reads."""
+    root = Path(minijoint.__file__).parent
+    found = set()
+    for path in root.rglob("*.py"):
+        found.update(re.findall(r"\bxp\.([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)",
+                                path.read_text()))
+    return found
+
+
+def _missing(module, names) -> list[str]:
+    def has(dotted):
+        obj = module
+        for part in dotted.split("."):
+            if not hasattr(obj, part):
+                return False
+            obj = getattr(obj, part)
+        return True
+    return sorted(n for n in names if not has(n))
+
+
+def test_the_xp_scan_finds_the_array_api_the_package_uses():
+    names = _xp_names()
+    assert {"zeros", "empty", "matmul", "pad", "add.at"} <= names, sorted(names)
+    assert _missing(np, names) == []
+    assert _missing(np, {"no_such_function"}) == ["no_such_function"]  # the check can fail
+
+
+def test_every_xp_name_exists_in_cupy():
+    """Runs wherever CuPy imports, with or without a GPU: attributes need no device."""
+    cupy = pytest.importorskip("cupy")
+    assert _missing(cupy, _xp_names()) == []
