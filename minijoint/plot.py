@@ -265,21 +265,13 @@ def plot_gradient_norms(alone: dict, joint: dict, save=None) -> Figure:
     return _finish(fig, save)
 
 
-def _read_metrics_csv(folder) -> list:
-    import csv
-    import os
-    path = folder if str(folder).endswith(".csv") else os.path.join(folder, "metrics.csv")
-    with open(path, newline="") as f:
-        return [{k: float(v) for k, v in r.items() if v not in ("", None)}
-                for r in csv.DictReader(f)]
-
-
 def plot_training_curves(history, save=None) -> Figure:
     """Loss terms (left: loss, ce, kld, norm) and test accuracies (right: ann_acc,
     snn_acc) against epoch. ``history``: a list of metrics rows (dicts with ``epoch``;
     missing keys are skipped) or a run folder / ``metrics.csv`` path."""
     if not isinstance(history, (list, tuple)):
-        history = _read_metrics_csv(history)
+        from .joint.runlog import read_metrics  # here, not at the top: minijoint.joint imports plot
+        history = read_metrics(history)
     fig, (a_l, a_a) = _figure(1, 2, figsize=(9.0, 3.5))
     for ax, keys in ((a_l, ("loss", "ce", "kld", "norm")), (a_a, ("ann_acc", "snn_acc"))):
         for i, k in enumerate(keys):

@@ -127,8 +127,10 @@ def test_training_curves_from_rows_and_a_run_folder(tmp_path):
     assert list(_line(a_a, "snn_acc").get_xdata()) == [1, 2]
     assert "norm" not in [ln.get_label() for ln in a_l.get_lines()]
     (tmp_path / "metrics.csv").write_text("epoch,loss,ann_acc\n1,2.5,0.5\n2,1.5,0.75\n")
-    fig = plot_training_curves(tmp_path)
-    assert list(_line(fig.axes[1], "ann_acc").get_ydata()) == [0.5, 0.75]
+    for source in (tmp_path, tmp_path / "metrics.csv"):   # the run folder, or the file
+        fig = plot_training_curves(source)
+        assert list(_line(fig.axes[1], "ann_acc").get_ydata()) == [0.5, 0.75]
+        assert list(_line(fig.axes[0], "loss").get_xdata()) == [1, 2]
 
 
 def test_energy_bars(tmp_path):

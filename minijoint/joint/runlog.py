@@ -58,8 +58,11 @@ def write_metrics(out_dir: str, history: list, curves: bool = True) -> None:
     plot_training_curves(history, save=os.path.join(out_dir, "curves.png"))
 
 
-def read_metrics(out_dir: str) -> list:
-    """The rows of ``metrics.csv`` as dicts of floats (``epoch`` as int)."""
-    with open(os.path.join(out_dir, "metrics.csv"), newline="") as f:
+def read_metrics(path: str) -> list:
+    """The rows of a run's ``metrics.csv`` as dicts of floats (``epoch`` as int); ``path`` is
+    the run folder or the csv file itself."""
+    if not str(path).endswith(".csv"):
+        path = os.path.join(path, "metrics.csv")
+    with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
     return [{k: (int(v) if k == "epoch" else float(v)) for k, v in r.items() if v != ""} for r in rows]
