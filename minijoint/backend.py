@@ -23,30 +23,46 @@ _BACKENDS = ("numpy", "cupy")
 _state = {"name": "numpy", "dtype": np.dtype(np.float32)}
 
 
-_INSTALL = ("pip install cupy-cuda12x, or cupy-cuda13x for a CUDA 13 driver "
-            "(on a machine with an NVIDIA GPU)")
+_INSTALL = ("pip install 'cupy-cuda12x[ctk]' (CUDA 12 driver) or 'cupy-cuda13x[ctk]' "
+            "(CUDA 13 driver), on a machine with an NVIDIA GPU")
+_probed = {"module": None, "problem": None}  # gpu_problem's answer for the CuPy it probed
 
 
 def gpu_problem() -> str | None:
     """Why the CuPy backend cannot be used here, or None when it can.
 
-    The reason names what is missing: CuPy itself, or a usable CUDA device, with CUDA's own
-    error (a driver too old for the CuPy wheel reads ``cudaErrorInsufficientDriver``).
+    The reason names what is missing: CuPy itself; a CUDA device, with CUDA's own error (a
+    driver too old for the CuPy wheel reads ``cudaErrorInsufficientDriver``); or the CUDA
+    libraries CuPy compiles and multiplies with (NVRTC, cuBLAS), found by running one small
+    kernel and one matrix product. The probe runs once per process.
     """
     if _cupy is None:
         return f"CuPy is not installed: {_INSTALL}"
+    if _probed["module"] is not _cupy:
+        _probed["problem"], _probed["module"] = _probe(_cupy), _cupy
+    return _probed["problem"]
+
+
+def _probe(cupy) -> str | None:
+    version = f"CuPy {cupy.__version__}"
     try:
-        count = _cupy.cuda.runtime.getDeviceCount()
+        count = cupy.cuda.runtime.getDeviceCount()
     except Exception as e:  # CUDARuntimeError, or a missing libcudart
-        return (f"CuPy {_cupy.__version__} is installed but CUDA could not be used "
-                f"({type(e).__name__}: {e})")
+        return f"{version} is installed but CUDA could not be used ({type(e).__name__}: {e})"
     if count < 1:
-        return f"CuPy {_cupy.__version__} is installed but no CUDA device was found"
+        return f"{version} is installed but no CUDA device was found"
+    try:  # an elementwise kernel (compiled by NVRTC) and a product (cuBLAS)
+        a = cupy.arange(4, dtype=np.float32).reshape(2, 2)
+        float(((a * 2) @ a).sum())
+    except Exception as e:
+        return (f"{version} sees {count} CUDA device(s) but could not run a kernel "
+                f"({type(e).__name__}: {e}); the CUDA libraries may be missing: "
+                f"install the CUDA Toolkit, or {_INSTALL}")
     return None
 
 
 def gpu_available() -> bool:
-    """True when CuPy imports and sees at least one CUDA device."""
+    """True when CuPy imports, sees a CUDA device and runs a kernel on it."""
     return gpu_problem() is None
 
 

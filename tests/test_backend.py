@@ -22,31 +22,49 @@ def test_cupy_here_is_refused_with_the_reason():
     assert minijoint.get_backend() == "numpy"
 
 
-class _FakeRuntime:
-    """Stands in for ``cupy.cuda.runtime``: reports ``count`` devices, or raises ``error``."""
+class _FakeCuPy:
+    """Stands in for the ``cupy`` module: ``count`` devices (or ``device_error`` raised by
+    ``cuda.runtime.getDeviceCount``), and arrays from NumPy unless ``kernel_error``."""
 
-    def __init__(self, count=0, error=None):
-        self.count, self.error = count, error
+    __version__ = "14.2.0"
 
-    def getDeviceCount(self):  # noqa: N802 (CuPy's name)
-        if self.error is not None:
-            raise self.error
-        return self.count
+    def __init__(self, count=1, device_error=None, kernel_error=None):
+        self.device_calls = 0
+        fake = self
+
+        class runtime:  # noqa: N801 (CuPy's name)
+            @staticmethod
+            def getDeviceCount():  # noqa: N802
+                fake.device_calls += 1
+                if device_error is not None:
+                    raise device_error
+                return count
+
+        self.cuda = type("cuda", (), {"runtime": runtime})
+        self.kernel_error = kernel_error
+
+    def arange(self, *args, **kwargs):
+        if self.kernel_error is not None:
+            raise self.kernel_error
+        return np.arange(*args, **kwargs)
 
 
-def _fake_cupy(**runtime):
-    cuda = type("cuda", (), {"runtime": _FakeRuntime(**runtime)})
-    return type("cupy", (), {"__version__": "14.2.0", "cuda": cuda})
+_DRIVER = RuntimeError("cudaErrorInsufficientDriver: CUDA driver version is insufficient "
+                       "for CUDA runtime version")
+_NVRTC = RuntimeError("DynamicLibNotFoundError: libnvrtc.so.13")
 
 
 @pytest.mark.parametrize("fake, reason", [
-    (None, r"CuPy is not installed: pip install cupy-cuda12x, or cupy-cuda13x"),
-    (_fake_cupy(count=0), r"CuPy 14\.2\.0 is installed but no CUDA device was found"),
-    (_fake_cupy(error=RuntimeError("cudaErrorInsufficientDriver: CUDA driver version is "
-                                   "insufficient for CUDA runtime version")),
+    (None, r"CuPy is not installed: pip install 'cupy-cuda12x\[ctk\]' \(CUDA 12 driver\) "
+           r"or 'cupy-cuda13x\[ctk\]' \(CUDA 13 driver\)"),
+    (_FakeCuPy(count=0), r"CuPy 14\.2\.0 is installed but no CUDA device was found"),
+    (_FakeCuPy(device_error=_DRIVER),
      r"CuPy 14\.2\.0 is installed but CUDA could not be used \(RuntimeError: "
      r"cudaErrorInsufficientDriver: CUDA driver version is insufficient"),
-])
+    (_FakeCuPy(kernel_error=_NVRTC),
+     r"CuPy 14\.2\.0 sees 1 CUDA device\(s\) but could not run a kernel \(RuntimeError: "
+     r"DynamicLibNotFoundError: libnvrtc\.so\.13\); the CUDA libraries may be missing"),
+], ids=["no-cupy", "no-device", "old-driver", "no-nvrtc"])
 def test_each_reason_the_gpu_is_unusable_is_named(monkeypatch, fake, reason):
     monkeypatch.setattr(backend, "_cupy", fake)
     assert not minijoint.gpu_available()
@@ -56,9 +74,14 @@ def test_each_reason_the_gpu_is_unusable_is_named(monkeypatch, fake, reason):
     assert minijoint.get_backend() == "numpy"
 
 
-def test_a_present_device_is_no_problem(monkeypatch):
-    monkeypatch.setattr(backend, "_cupy", _fake_cupy(count=1))
+def test_a_working_device_is_probed_once(monkeypatch):
+    fake = _FakeCuPy(count=2)
+    monkeypatch.setattr(backend, "_cupy", fake)
     assert minijoint.gpu_problem() is None and minijoint.gpu_available()
+    assert fake.device_calls == 1          # the answer is kept: to_device asks on every call
+    other = _FakeCuPy(count=0)             # ... for the CuPy it probed, not another one
+    monkeypatch.setattr(backend, "_cupy", other)
+    assert "no CUDA device" in minijoint.gpu_problem() and other.device_calls == 1
 
 
 def test_using_backend_restores_previous():
