@@ -159,6 +159,18 @@ def test_float32_stays_float32(sg, smooth):
     assert all(a.dtype == np.float32 for a in (tr.s, tr.du_dupre, tr.g_upre, tr.gu))
 
 
+def test_a_repeated_input_gives_time_major_buffers():
+    # The stem's c is one (N, ...) array repeated over T by a stride-0 view. The outputs must
+    # still be C-ordered (T, N, ...): each step a contiguous block, folding T into N a view.
+    x = np.random.default_rng(5).standard_normal((2, 3, 4, 4))
+    c = np.broadcast_to(x, (5,) + x.shape)
+    y, u_pre = lif_forward(c, 0.25, 0.5, Rectangle())
+    assert y.flags.c_contiguous and u_pre.flags.c_contiguous
+    want_y, want_u = lif_forward(np.ascontiguousarray(c), 0.25, 0.5, Rectangle())
+    np.testing.assert_array_equal(y, want_y)
+    np.testing.assert_array_equal(u_pre, want_u)
+
+
 def test_defaults_and_names():
     c = np.random.default_rng(4).standard_normal((4, 5))
     want, _ = lif_forward(c, 0.25, 0.5, Rectangle())

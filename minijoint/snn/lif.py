@@ -101,9 +101,9 @@ def lif_forward(c, tau, v_th, surrogate, smooth=False):
     surrogate = _check("lif_forward", c, tau, v_th, surrogate)
     xp = get_array_module(c)
     tau, v_th = float(tau), float(v_th)
-    u_pre = xp.empty_like(c)
-    y = xp.empty_like(c)
-    u = xp.zeros_like(c[0])
+    u_pre = xp.empty(c.shape, dtype=c.dtype)  # C order, not like c: the stem's c is a
+    y = xp.empty(c.shape, dtype=c.dtype)      # stride-0 repeat over T (nn.spiking.repeat_time)
+    u = xp.zeros(c.shape[1:], dtype=c.dtype)
     for t in range(c.shape[0]):
         xp.multiply(u, tau, out=u_pre[t])        # u_preᵗ = τ·uᵗ⁻¹ + cᵗ
         u_pre[t] += c[t]
