@@ -14,7 +14,7 @@ from minijoint import Tensor
 from minijoint.energy import (EnergyRow, RateMeter, ann_movement_bits, avg_pool2d_ops,
                               compute_energy, conv2d_macs, conv_output_side, energy_report,
                               energy_tables, firing_rate, global_avg_pool2d_ops, layer_table,
-                              linear_macs, macs_187m_candidates, max_pool2d_ops,
+                              linear_macs, macs_187m_candidates, max_pool2d_ops, measure,
                               movement_energy, paper_table5, resnet_mac_count,
                               snn_movement_bits, totals)
 from minijoint.models import JointNet
@@ -261,3 +261,9 @@ def test_cupy_and_numpy_measure_the_same_counts():
     assert [r.neurons for r in rows] == [r.neurons for r in ref]
     for r, q in zip(rows[1:], ref[1:]):
         assert r.rate == pytest.approx(q.rate, abs=1e-2)       # a spike may flip at the threshold
+    y = np.arange(6) % 3                                       # labels may stay on the host
+    with backend.default_dtype(np.float64):
+        want = measure(_small_net(), [(Tensor(x), y)])
+        with backend.using_backend("cupy"):
+            got = measure(_small_net(), [(Tensor(backend.to_device(x)), y)])
+    assert (got["ann_acc"], got["snn_acc"]) == (want["ann_acc"], want["snn_acc"])

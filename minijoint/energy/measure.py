@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import backend
 from ..function import no_grad
 from ..nn.module import observe
 from ..tensor import Tensor
@@ -201,8 +202,8 @@ def measure(model, batches, limit=None, branches: bool = False) -> dict:
                 for path in ("ann", "snn"):
                     logits = getattr(out, f"{path}_logits")
                     if logits is not None and y is not None:
-                        pred = logits[-1].data.argmax(axis=1)
-                        hits[path] = hits.get(path, 0) + int((pred == y).sum())
+                        pred = backend.to_host(logits[-1].data.argmax(axis=1))
+                        hits[path] = hits.get(path, 0) + int((pred == backend.to_host(y)).sum())
                 labelled &= y is not None
                 for name, r in model.firing_rates().items():
                     lif[name] = lif.get(name, 0.0) + r * N
