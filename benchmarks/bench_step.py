@@ -298,6 +298,55 @@ def run_memory(args, torch):
                 print("  (could not reset VmHWM: growth measured from ru_maxrss, an upper bound)")
 
 
+def run_gpu_memory(args, torch, tm):
+    """Peak GPU memory of one training step, in this process: the most bytes of live arrays
+    the step holds above those live at its start (model, optimizer state, data), after one
+    warm-up step. minijoint: a CuPy memory hook adding up its pool's malloc and free;
+    PyTorch: ``torch.cuda.max_memory_allocated()``. Both count arrays, not the memory the
+    allocators keep cached, and both round blocks to 512 bytes."""
+    from cupy.cuda.memory_hook import MemoryHook
+
+    class Peak(MemoryHook):
+        name = "bench_step peak"
+
+        def __init__(self):
+            self.live = self.peak = 0
+
+        def malloc_postprocess(self, **kw):
+            self.live += kw["mem_size"]
+            self.peak = max(self.peak, self.live)
+
+        def free_postprocess(self, **kw):
+            self.live -= kw["mem_size"]
+
+    cuda = torch is not None and torch.cuda.is_available()
+    print("\npeak GPU memory of one training step: live arrays above those at its start "
+          "(CuPy memory hook / torch.cuda.max_memory_allocated), after one warm-up step")
+    print(f"{'case':<6}  {'dtype':<8}  {'minijoint MiB':>13}  {'PyTorch MiB':>11}  {'ratio':>6}")
+    for dtype in args.memory_dtypes:
+        for case in args.cases:
+            x, y = make_data(args, dtype)
+            step = MjStep(case, dtype, args, x, y)
+            step()
+            hook = Peak()
+            with hook:
+                step()
+            mj_kib, pt_kib = hook.peak / 1024, None
+            del step
+            if cuda:
+                step = TorchStep(torch, tm, case, dtype, args, x, y)
+                step()
+                base = torch.cuda.memory_allocated()
+                torch.cuda.reset_peak_memory_stats()
+                step()
+                pt_kib = (torch.cuda.max_memory_allocated() - base) / 1024
+                del step
+                torch.cuda.empty_cache()
+            ratio = f"{mj_kib / pt_kib:6.2f}" if pt_kib else "     -"
+            print(f"{case:<6}  {dtype:<8}  {mib(mj_kib):>13}  "
+                  f"{mib(pt_kib) if pt_kib else 'skipped':>11}  {ratio}")
+
+
 def mib(kib) -> str:
     return f"{kib / 1024:.1f}"
 
@@ -356,6 +405,8 @@ def main(argv=None):
     print(f"(timing took {time.perf_counter() - t_start:.0f} s)")
     if args.memory_dtypes and args.backend == "numpy":
         run_memory(args, torch)
+    elif args.memory_dtypes:
+        run_gpu_memory(args, torch, tm)
     for mjs, label in to_profile:
         profile(mjs, label)
     print("\n" + common.load_line("load average at end"))

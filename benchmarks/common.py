@@ -56,6 +56,8 @@ def start(args):
     if torch is not None:
         import torch_models as tm
     print("\n".join(machine_info(torch)))
+    if args.backend == "cupy":
+        print("\n".join(gpu_info(torch)))
     print(limit_threads(args.threads, torch))
     return torch, tm, why
 
@@ -98,6 +100,35 @@ def machine_info(torch=None) -> list:
              f"torch {torch.__version__ if torch is not None else '(not installed)'}"]
     lines.append(load_line("load average at start"))
     return lines
+
+
+def gpu_info(torch=None) -> list:
+    """Lines naming the GPU, CuPy and CUDA; with PyTorch on CUDA, its float32 made IEEE."""
+    import cupy
+    rt = cupy.cuda.runtime
+    name = rt.getDeviceProperties(cupy.cuda.Device().id)["name"]
+    name = name.decode() if isinstance(name, bytes) else name
+    lines = [f"gpu: {name}; cupy {cupy.__version__}, CUDA runtime {rt.runtimeGetVersion()}, "
+             f"driver {rt.driverGetVersion()}; CUPY_TF32={os.environ.get('CUPY_TF32', '0')}"]
+    if torch is not None and torch.cuda.is_available():
+        lines.append(torch_ieee_fp32(torch))
+    return lines
+
+
+def torch_ieee_fp32(torch) -> str:
+    """Make PyTorch compute float32 convolutions and products in float32 on CUDA.
+
+    cuDNN's default lets float32 convolutions run in TF32 (a 10-bit mantissa), while CuPy's
+    products are float32 unless CUPY_TF32=1: without this, PyTorch's float32 column would
+    time lower-precision arithmetic, and the twin check would differ by TF32's rounding."""
+    conv = getattr(torch.backends.cudnn, "conv", None)
+    if hasattr(conv, "fp32_precision"):  # PyTorch >= 2.9; mixing in the old flags is an error
+        conv.fp32_precision = "ieee"
+        torch.backends.cuda.matmul.fp32_precision = "ieee"
+        return "PyTorch float32 on CUDA: IEEE, no TF32 (cudnn.conv/cuda.matmul fp32_precision)"
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+    return "PyTorch float32 on CUDA: no TF32 (cudnn.allow_tf32 = cuda.matmul.allow_tf32 = False)"
 
 
 def load_line(what: str) -> str:

@@ -8,7 +8,8 @@
 #    factorized layers, the loader and a joint step (MINIJOINT_REQUIRE_GPU=1: if CuPy cannot
 #    be used, pytest stops with the reason instead of skipping them);
 # 3. the whole suite on that machine (the notebooks too, when their executors are installed:
-#    they run on NumPy, and CI runs them anyway);
+#    they run on NumPy, and CI runs them anyway; without them, both pytest runs leave
+#    tests/test_notebooks.py out and say so);
 # 4. bench_step.py --backend cupy at the README's GPU setting (ResNet-18, width 64, T = 4,
 #    batch 128, 32x32), float32 and float64, minijoint against PyTorch on the same GPU;
 # 5. bench_ops.py --backend cupy (conv2d, LIF, BatchNorm alone).
@@ -59,13 +60,15 @@ if [ "$status" -ne 0 ]; then
     exit 1
 fi
 
-step pytest-gpu "$py" -m pytest -q -p no:cacheprovider -m gpu
-if "$py" -c "import jupytext, nbclient, nbformat, ipykernel" 2>/dev/null; then
-    step pytest-suite "$py" -m pytest -q -p no:cacheprovider
-else
+# pytest imports every test file before -m selects, so without the notebook executors
+# tests/test_notebooks.py would stop both runs at collection.
+notebooks=()
+if ! "$py" -c "import jupytext, nbclient, nbformat, ipykernel" 2>/dev/null; then
     echo "(jupytext/nbclient/nbformat/ipykernel missing: tests/test_notebooks.py left out)"
-    step pytest-suite "$py" -m pytest -q -p no:cacheprovider --ignore=tests/test_notebooks.py
+    notebooks=(--ignore=tests/test_notebooks.py)
 fi
+step pytest-gpu "$py" -m pytest -q -p no:cacheprovider -m gpu "${notebooks[@]}"
+step pytest-suite "$py" -m pytest -q -p no:cacheprovider "${notebooks[@]}"
 step bench-step "$py" benchmarks/bench_step.py --backend cupy --width 64 --batch 128 \
     --repeats 10 --warmup 3
 step bench-ops "$py" benchmarks/bench_ops.py --backend cupy
@@ -73,8 +76,9 @@ step bench-ops "$py" benchmarks/bench_ops.py --backend cupy
 echo
 echo "=== summary (logs in $log/)"
 for name in pytest-gpu pytest-suite; do
-    echo "$name: $(grep -hE '[0-9]+ (passed|failed|errors?)' "$log/$name.txt" | tail -n 1)"
+    echo "$name: $(grep -hE '(passed|failed|skipped|deselected|errors?).* in [0-9.]+s' \
+        "$log/$name.txt" | tail -n 1)"
 done
-grep -h -A8 '^training step' "$log/bench-step.txt" 2>/dev/null
+awk '/^training step/ {on = 1} on && /^$/ {exit} on' "$log/bench-step.txt" 2>/dev/null
 [ "$status" -eq 0 ] && echo "all steps passed" || echo "SOME STEP FAILED: see the logs above"
 exit "$status"
