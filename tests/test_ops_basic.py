@@ -11,6 +11,7 @@ from hypothesis.extra import numpy as hnp
 import minijoint
 import minijoint.functional as F
 from minijoint import Tensor
+from minijoint.nn.spiking import repeat_time
 from minijoint.testing import gradcheck
 
 # ---- strategies -----------------------------------------------------------------------
@@ -278,6 +279,11 @@ def _run(fn, arrays, gy_seed=7):
 
 
 GPU_CASES = {
+    "arithmetic": (lambda a, b: ((a + b) * a - b / (b * b + 1.0) - (-a)) ** 2,  # broadcast b
+                   [(3, 4), (4,)]),
+    "exp_log_relu": (lambda x: F.exp(x * 0.5) + F.log(x * x + 1.0) + F.relu(x), [(3, 4, 5)]),
+    "softmax": (lambda x: F.softmax(x * 3, axis=0), [(4, 7)]),
+    "repeat_time": (lambda x: repeat_time(x, 3) * x, [(2, 4, 5)]),
     "sum": (lambda x: F.sum(x, axis=(0, 2)), [(3, 4, 5)]),
     "mean": (lambda x: F.mean(x, axis=1, keepdims=True), [(3, 4, 5)]),
     "max": (lambda x: F.max(x, axis=-1), [(3, 4, 5)]),
