@@ -270,7 +270,7 @@ def plot_training_curves(history, save=None) -> Figure:
     snn_acc) against epoch. ``history``: a list of metrics rows (dicts with ``epoch``;
     missing keys are skipped) or a run folder / ``metrics.csv`` path."""
     if not isinstance(history, (list, tuple)):
-        from .joint.runlog import read_metrics  # here, not at the top: minijoint.joint imports plot
+        from .joint.runlog import read_metrics  # lazy: joint sits above plot in the import order
         history = read_metrics(history)
     fig, (a_l, a_a) = _figure(1, 2, figsize=(9.0, 3.5))
     for ax, keys in ((a_l, ("loss", "ce", "kld", "norm")), (a_a, ("ann_acc", "snn_acc"))):
