@@ -1,4 +1,4 @@
-"""Energy estimation (Section 5.4, Tables 5–6, SPEC §8): hand counts, the paper's
+"""Energy estimation (Section 5.4, Tables 5–6, docs/method.md §8): hand counts, the paper's
 arithmetic, firing-rate counting, and the report of a trained checkpoint."""
 import csv
 import io

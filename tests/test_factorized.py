@@ -1,4 +1,4 @@
-"""Weight-factorized layers (Eqs. 11–13, SPEC §6), their separate-weights twins, parameter
+"""Weight-factorized layers (Eqs. 11–13, docs/method.md §6), their separate-weights twins, parameter
 counts and the singular-value plots."""
 import numpy as np
 import pytest
@@ -109,7 +109,7 @@ def test_linear_rebuild_at_init_equals_kaiming_weight_float32(CO, seed):
 
 
 def test_reshape_instead_of_permute_would_scramble_the_weight(rng):
-    """SPEC §6: the permutation matters; rebuilding and then *reshaping* (KH, KW, OC, C)
+    """docs/method.md §6: the permutation matters; rebuilding and then *reshaping* (KH, KW, OC, C)
     to (OC, C, KH, KW) does not give the initial weight back."""
     with default_dtype(np.float64):
         layer = FactorizedConv2d(3, 4, 3, rng=np.random.default_rng(5))

@@ -80,7 +80,7 @@ def _grads(model, loss_fn):
 
 @pytest.mark.parametrize("wft", [False, True])
 def test_stop_gradient_ann_gradients_ignore_lambdas(wft):
-    """SPEC §5: the ANN gets no gradient from L_KLD or L_Norm; the SNN does."""
+    """docs/method.md §5: the ANN gets no gradient from L_KLD or L_Norm; the SNN does."""
     model = _tiny(wft)
     g0 = _grads(model, JointLoss(0.0, 0.0))
     g1 = _grads(model, JointLoss(1.0, 0.3))
@@ -100,7 +100,7 @@ def test_stop_gradient_ann_gradients_ignore_lambdas(wft):
 
 
 def test_gradcheck_total_loss_with_ann_targets_held_fixed():
-    """SPEC §5: finite differences of L with the ANN's logits and features held at their
+    """docs/method.md §5: finite differences of L with the ANN's logits and features held at their
     current values in the distillation terms match backprop for every kind of parameter."""
     model = _tiny(wft=True)
     model.set_smooth(True)

@@ -1,4 +1,4 @@
-"""The losses of SPEC §5 (Eqs. 7–9): values by hand, gradients, stability, errors."""
+"""The losses of docs/method.md §5 (Eqs. 7–9): values by hand, gradients, stability, errors."""
 import math
 
 import numpy as np

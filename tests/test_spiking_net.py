@@ -1,5 +1,5 @@
 """A small spiking network end to end: smooth-mode gradcheck through conv → BN → LIF → conv
-→ LIF → readout, the stem-once shortcut (SPEC §3), time folding, training on digits, GPU."""
+→ LIF → readout, the stem-once shortcut (docs/method.md §3), time folding, training on digits, GPU."""
 import time
 
 import numpy as np

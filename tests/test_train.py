@@ -106,7 +106,7 @@ def test_truncated_checkpoint_and_other_architecture(tmp_path):
 
 
 def test_stop_gradient_ann_trajectory_is_identical(tmp_path):
-    """SPEC §5: with separate weights, L_Norm never reaches the ANN, bit for bit."""
+    """docs/method.md §5: with separate weights, L_Norm never reaches the ANN, bit for bit."""
     a = train(dataclasses.replace(TINY, mode="joint-ce-kld"), str(tmp_path / "a"), log=quiet)
     b = train(dataclasses.replace(TINY, mode="joint-ce-kld-norm"), str(tmp_path / "b"), log=quiet)
     sa, _ = _state(tmp_path / "a")

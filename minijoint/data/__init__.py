@@ -1,4 +1,4 @@
-r"""Datasets and batches (SPEC §9). Knows no network: imports only the engine.
+r"""Datasets and batches (docs/method.md §9). Knows no network: imports only the engine.
 
 * :func:`load_digits` — the built-in default (scikit-learn's 8×8 digits, fixed split)
 * :func:`load_cifar10`, :func:`load_cifar100`, :func:`load_tiny_imagenet` — read from a

@@ -1,4 +1,4 @@
-r"""CIFAR-10 and CIFAR-100 from the official "python version" files (SPEC §9). Never downloads.
+r"""CIFAR-10 and CIFAR-100 from the official "python version" files (docs/method.md §9). Never downloads.
 
 ``root`` may be any of
 

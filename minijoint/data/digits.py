@@ -1,4 +1,4 @@
-r"""The embedded default dataset: UCI handwritten digits, bundled with scikit-learn (SPEC §9).
+r"""The embedded default dataset: UCI handwritten digits, bundled with scikit-learn (docs/method.md §9).
 
 1,797 grey images of 8×8 pixels with values 0…16, ten classes (0–9), about 180 per class.
 They ship inside scikit-learn, so nothing is ever downloaded. minijoint splits them once,

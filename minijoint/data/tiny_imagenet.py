@@ -1,4 +1,4 @@
-r"""Tiny-ImageNet (200 classes, 64×64 RGB) from its standard folder (SPEC §9). Never downloads.
+r"""Tiny-ImageNet (200 classes, 64×64 RGB) from its standard folder (docs/method.md §9). Never downloads.
 
 Expected layout under ``root`` (the extracted ``tiny-imagenet-200/`` folder, or a folder
 containing it)::

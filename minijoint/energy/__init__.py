@@ -1,4 +1,4 @@
-r"""Energy of an ANN and its SNN twin (paper Section 5.4, Tables 5–6; SPEC §8).
+r"""Energy of an ANN and its SNN twin (paper Section 5.4, Tables 5–6; docs/method.md §8).
 
 * :mod:`.counts`: MACs of conv/linear/pooling by hand, E = 0.9 pJ·#Add + 4.6 pJ·#Mult,
   data-movement bits and energy, the paper's Table 5 recomputed (its J/mJ are µJ), the

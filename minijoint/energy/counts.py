@@ -12,7 +12,7 @@ Notation: ``C``/``OC`` in/out channels, ``KH, KW`` kernel, ``OH, OW`` output sid
 Biases, BatchNorm (folded into the conv at inference), ReLU and pooling are left out of
 the tables, as the paper and the standard MAC figures do.
 
-**Energy of computation** (45 nm CMOS, Horowitz ISSCC 2014; SPEC §8)::
+**Energy of computation** (45 nm CMOS, Horowitz ISSCC 2014; docs/method.md §8)::
 
     E = e_add · #Add + e_mult · #Mult,      e_add = 0.9 pJ,  e_mult = 4.6 pJ
 

@@ -9,7 +9,7 @@ What is counted, per image (one inference: all T steps of the SNN):
 * **ANN**: #Add = #Mult = MACs;
 * **SNN, first layer** (the stem): it sees the analog image, so its MACs count as adds AND
   mults at every step, T·MACs each, as the paper counts them. minijoint actually computes
-  the stem once and broadcasts it over T (SPEC §3, exact), which would cost 1·MACs: the
+  the stem once and broadcasts it over T (docs/method.md §3, exact), which would cost 1·MACs: the
   table follows the paper, so that the comparison is the paper's;
 * **SNN, later layers**: fed by spikes, ``rate · MACs`` adds per step (a silent input costs
   nothing, a spike one add per weight it meets) and no mults: T·rate·MACs adds, where

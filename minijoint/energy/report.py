@@ -4,7 +4,7 @@ r"""Tables 5 and 6 for a trained network: :func:`estimate_energy` (a model and a
 ``energy.md``, ``energy.csv`` (the two tables) and ``energy_layers.csv`` (per layer)).
 
 Units: every energy is per image, in joules, printed with an SI prefix. The paper's
-Table 5 labels its values J and mJ; for its own counts the formula gives µJ (SPEC §8), so
+Table 5 labels its values J and mJ; for its own counts the formula gives µJ (docs/method.md §8), so
 our µJ are to be compared with its "J"/"mJ" divided by 1000.
 """
 from __future__ import annotations

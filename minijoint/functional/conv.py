@@ -2,7 +2,7 @@ r"""2-D convolution as a matrix product: ``im2col``, its adjoint ``col2im``, ``c
 
 Notation (used in every shape below)::
 
-    N          batch size (the SNN folds time into it: T·N, SPEC §3)
+    N          batch size (the SNN folds time into it: T·N, docs/method.md §3)
     C, OC      input and output channels
     H, W       input height and width
     KH, KW     kernel height and width

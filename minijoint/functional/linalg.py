@@ -1,7 +1,7 @@
 r"""Matrix products: ``matmul`` (batched, broadcasting) and the fully connected ``linear``.
 
 Notation: ``M × K`` times ``K × P``; leading (batch) axes broadcast as in NumPy.
-``linear`` is the classifier of every branch (SPEC §4): ``W`` is (out, in) as in PyTorch.
+``linear`` is the classifier of every branch (docs/method.md §4): ``W`` is (out, in) as in PyTorch.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-r"""Softmax, and the three losses of Joint A-SNN (SPEC §5).
+r"""Softmax, and the three losses of Joint A-SNN (docs/method.md §5).
 
 * Eq. 7, ``cross_entropy``: CE(z, y) = −(1/N) Σₙ log softmax(zₙ)[yₙ].
 * Eq. 8, ``kl_div``: κ² · (1/N) Σₙ KL(softmax(tₙ/κ) ‖ softmax(sₙ/κ)).

@@ -2,8 +2,8 @@ r"""Batch normalization (Ioffe & Szegedy 2015) as one op with the fused backward
 
 x is (N, C) or (N, C, H, W); the statistics are per channel C, over every other axis:
 M = N (2-D) or M = N·H·W (4-D) values each. The SNN folds time into the batch
-((T, N, C, H, W) -> (T·N, C, H, W), SPEC §3), so its BN statistics are over (T·N, H, W),
-and the ANN and SNN keep separate BN layers (SPEC §6).
+((T, N, C, H, W) -> (T·N, C, H, W), docs/method.md §3), so its BN statistics are over (T·N, H, W),
+and the ANN and SNN keep separate BN layers (docs/method.md §6).
 """
 from __future__ import annotations
 

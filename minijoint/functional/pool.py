@@ -130,7 +130,7 @@ class MaxPool2d(Function):
 class GlobalAvgPool2d(Function):
     r"""y[n, c] = (1 / (H·W)) · Σ_{h,w} x[n, c, h, w]   (N, C, H, W) -> (N, C).
 
-    Backward: gx[n, c, h, w] = gy[n, c] / (H·W). Used before every branch head (SPEC §4).
+    Backward: gx[n, c, h, w] = gy[n, c] / (H·W). Used before every branch head (docs/method.md §4).
     """
 
     @staticmethod

@@ -16,7 +16,7 @@ MODELS = tuple(_ARCHS)
 class TrainConfig:
     """Defaults: the README's first command — ``full`` on digits, a one-block-per-stage
     spiking ResNet (``resnet10``) of width 16 at T = 4, Adam with coupled L2 and a cosine
-    schedule (SPEC §7)."""
+    schedule (docs/method.md §7)."""
 
     mode: str = "full"
     dataset: str = "digits"

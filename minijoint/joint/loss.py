@@ -27,7 +27,7 @@ class JointLoss:
 
     Args:
         lambda_kld: λ₁ of Eq. 10 (0 drops L_KLD).
-        lambda_norm: λ₂ of Eq. 10 (0 drops L_Norm). Mind the scale: see SPEC §5.
+        lambda_norm: λ₂ of Eq. 10 (0 drops L_Norm). Mind the scale: see docs/method.md §5.
         temperature: κ of the softened softmax in Eq. 8.
         all_branches: sum over the four branches (True) or use the final one only
             (the ``snn``, ``kd`` and ``wft`` rows of Table 4).

@@ -1,8 +1,8 @@
-r"""Building blocks shared by the ANN and the SNN twin (paper Sections 4.2–4.4, SPEC §3–§4).
+r"""Building blocks shared by the ANN and the SNN twin (paper Sections 4.2–4.4, docs/method.md §3–§4).
 
 Every block holds ONE set of twin convolutions (:func:`~minijoint.nn.twin_conv2d`: shared
 U, Vh with σ per path when ``wft=True``, separate W per path when ``wft=False``) and one
-BatchNorm PER PATH (BN is never shared, SPEC §6). It runs either network:
+BatchNorm PER PATH (BN is never shared, docs/method.md §6). It runs either network:
 
 * ``forward_ann(x)``: x (N, C, H, W) analog activations → (N, OC, OH, OW), ReLU activations;
 * ``forward_snn(s)``: s (T, N, C, H, W) spikes → (T, N, OC, OH, OW) spikes. The stateless
@@ -54,7 +54,7 @@ def _per_step(fn, s):
 
 
 class TwinBatchNorm2d(Module):
-    r"""One :class:`~minijoint.nn.BatchNorm2d` per path (SPEC §6: BN is never shared).
+    r"""One :class:`~minijoint.nn.BatchNorm2d` per path (docs/method.md §6: BN is never shared).
 
     ``forward(x, path)``: x (M, C, H, W) → BN_path(x). For the SNN, M = T·N (time folded
     into the batch), so the statistics run over (T·N, H, W). Attributes ``ann`` / ``snn``
@@ -99,7 +99,7 @@ class Stem(Module):
     r"""The first convolution (3×3) with BN and activation: the only layer that sees the image.
 
     * ANN: ``relu(BN(conv x))``.
-    * SNN, direct encoding (SPEC §3): the analog image enters the stem at every step, and
+    * SNN, direct encoding (docs/method.md §3): the analog image enters the stem at every step, and
       ``BN(conv x)`` is the same at every t, so it is computed ONCE on (N, C, H, W) and
       broadcast over T (``repeat_time``; its gradient is the sum over t). In training mode
       the BN output equals that of the stem run on T stacked copies (same batch mean and
@@ -119,7 +119,7 @@ class Stem(Module):
 
 
 class BasicBlock(Module):
-    r"""The ResNet basic block and its spiking twin (Eq. 6 with g = LIF, SPEC §4):
+    r"""The ResNet basic block and its spiking twin (Eq. 6 with g = LIF, docs/method.md §4):
 
         ANN:  out = relu( BN₂(conv₂ relu(BN₁(conv₁ x))) + shortcut(x) )
         SNN:  out = LIF₂( BN₂(conv₂ LIF₁(BN₁(conv₁ s))) + shortcut(s) )

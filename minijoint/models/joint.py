@@ -1,12 +1,12 @@
 r"""``JointNet``: an ANN and an SNN over one architecture, with four branches each
-(paper Sections 4.2–4.4, SPEC §3–§4, §6).
+(paper Sections 4.2–4.4, docs/method.md §3–§4, §6).
 
 What the two networks share and what they do not:
 
 ==================  =========================================================================
 twin convolutions   ``wft=True``: U, Vh shared, σ_ANN / σ_SNN per path (Eq. 13);
                     ``wft=False``: separate W_ANN, W_SNN (the baseline of Table 4)
-BatchNorm           one per path, never shared (SPEC §6)
+BatchNorm           one per path, never shared (docs/method.md §6)
 branch heads        four per network: after stage i, GAP → Linear (stage 4's is the classifier)
 ==================  =========================================================================
 
@@ -63,7 +63,7 @@ class JointNet(Module):
     image_size    side of the square input; sets the ResNet stem's stride (resnet.py)
     T             time steps of the SNN
     wft           True: factorized twin weights; False: separate weights
-    tau, v_th, surrogate, detach_reset   the LIF settings of every neuron (SPEC §1)
+    tau, v_th, surrogate, detach_reset   the LIF settings of every neuron (docs/method.md §1)
     readout       "mean" (Eq. 3) or "sum" (the released code: T times the mean's logits)
     paths         which networks exist: ("ann", "snn"), ("snn",) or ("ann",). The twin
                   convolutions always hold both paths' weights; those of a missing path are
@@ -189,7 +189,7 @@ class JointNet(Module):
         return [(n, m) for n, m in self.named_modules() if isinstance(m, TwinLayer)]
 
     def set_smooth(self, flag: bool = True) -> None:
-        """Every LIF fires P(u_pre) instead of H when ``flag`` (for gradient checks, SPEC §1)."""
+        """Every LIF fires P(u_pre) instead of H when ``flag`` (for gradient checks, docs/method.md §1)."""
         for _, m in self.lif_layers():
             m.smooth = bool(flag)
 

@@ -1,4 +1,4 @@
-r"""ResNets as stage lists (paper Section 4.2, SPEC §4), built from twin blocks.
+r"""ResNets as stage lists (paper Section 4.2, docs/method.md §4), built from twin blocks.
 
 The paper splits a ResNet into a stem (the first convolution), a body of 4 stages of
 residual blocks, and a head; a branch (GAP → FC) follows each stage. Here:

@@ -1,4 +1,4 @@
-r"""VGG-16 in the CIFAR layout as four stages (paper Section 4.4, SPEC §4).
+r"""VGG-16 in the CIFAR layout as four stages (paper Section 4.4, docs/method.md §4).
 
 VGG-16 has 13 convolutions in 5 blocks, each block closed by a 2×2 max-pool; "BN after
 each conv" (the CIFAR layout), and no big FC classifier: the branch heads (GAP → FC) do

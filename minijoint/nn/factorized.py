@@ -9,7 +9,7 @@ with a thin SVD, ``r = min(C, OC)``: U (OC, r), Vh (r, C). A convolution has one
 kernel position (4.3.2, "the same SVD in every entry of the kernel"): U (KH, KW, OC, r),
 Vh (KH, KW, r, C), σ (KH, KW, r). The weight (OC, C, KH, KW) is *permuted* to
 (KH, KW, OC, C) before the SVD and permuted back after the rebuild — never reshaped, which
-would mix the kernel axes into the channel axes (the released code does that, SPEC §6).
+would mix the kernel axes into the channel axes (the released code does that, docs/method.md §6).
 
 Every twin layer (:class:`TwinLayer`) is called as ``layer(x, path)`` with path "ann" or
 "snn". U and Vh receive the sum of both paths' gradients; each σ only its own path's.

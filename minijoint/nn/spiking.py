@@ -1,4 +1,4 @@
-r"""The LIF layer and the time conventions of a spiking network (SPEC §3).
+r"""The LIF layer and the time conventions of a spiking network (docs/method.md §3).
 
 A spiking activation has shape (T, N, ...): time first. Three rules:
 

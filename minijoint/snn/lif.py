@@ -18,7 +18,7 @@ Backward, t = T..1, ḡu^T = 0, s = the surrogate derivative (Eq. 4 with Eq. 5):
 
 :func:`lif_backward` is that recursion, returning every factor per step in a
 :class:`LIFTrace`; the op :class:`LIF` calls it, so the trace a student inspects is the
-code that runs. In smooth mode the same recursion is the exact gradient (SPEC §1).
+code that runs. In smooth mode the same recursion is the exact gradient (docs/method.md §1).
 """
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ replaces ``∂y/∂u`` by a *surrogate* ``s(u)``: a bump centred on the threshol
 surrogate here also has a **primitive** ``P`` with ``P' = s``, a smooth step that rises
 from 0 to ``area(V_th)``. The LIF op's ``smooth`` mode fires ``y = P(u)`` instead of
 ``H``; the hand-written backward is then the *exact* gradient, which finite differences
-can check (SPEC §1).
+can check (docs/method.md §1).
 
 =============  ====================================  ==============  ======  ========
 surrogate      s(u), with x = u − V_th               support         peak    area
