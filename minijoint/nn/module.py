@@ -11,7 +11,8 @@ A module finds what it owns by walking its attributes **in the order they were s
 
 ``state_dict()`` gives every parameter and buffer as a NumPy array (copied to the host),
 so a checkpoint written on a GPU loads on a CPU and back (``load_state_dict`` copies the
-values onto each parameter's own backend).
+values onto each parameter's own backend). ``to(dtype)``, ``double()`` and ``float()`` cast
+every parameter and buffer in place, as PyTorch's do (dtype only, never the device).
 """
 from __future__ import annotations
 
@@ -178,6 +179,40 @@ class Module:
         for p in self.parameters():
             p.grad = None
 
+    # ---- dtype ----------------------------------------------------------------------
+    def to(self, dtype) -> "Module":
+        """Cast every floating parameter (its ``.data`` and ``.grad``) and every floating
+        buffer (BatchNorm's running statistics) of this module and its sub-modules to
+        ``dtype``, float32 or float64; returns self, like PyTorch's ``module.to(dtype)``.
+
+        The cast is in place: each Parameter stays the same object, so a parameter shared
+        by two layers stays shared. An optimizer built before the cast still updates the
+        same parameters, but its state (momentum) keeps the old dtype: cast first. Arrays
+        stay on their backend (NumPy or CuPy). Moving a module between devices
+        (``.to("cupy")``, ``.to("cuda")``) is not supported and raises ``ValueError``: build
+        the module under ``minijoint.using_backend("cupy")`` and ``load_state_dict`` into it.
+        """
+        dt = _float_dtype(dtype)
+        for _, p in self.named_parameters():
+            if p.dtype.kind == "f" and p.dtype != dt:
+                p.data = p.data.astype(dt)
+            if p.grad is not None and p.grad.dtype.kind == "f" and p.grad.dtype != dt:
+                p.grad = p.grad.astype(dt)
+        for _, m in self.named_modules():
+            for name in m.__dict__.get("_buffer_names", ()):
+                arr = getattr(m, name)
+                if arr is not None and arr.dtype.kind == "f" and arr.dtype != dt:
+                    setattr(m, name, arr.astype(dt))
+        return self
+
+    def double(self) -> "Module":
+        """``to(np.float64)``: the dtype of the gradient checks."""
+        return self.to(np.float64)
+
+    def float(self) -> "Module":
+        """``to(np.float32)``: the training dtype."""
+        return self.to(np.float32)
+
     # ---- checkpoints --------------------------------------------------------------
     def state_dict(self) -> dict:
         """{dotted name: NumPy array}: every parameter, then every buffer (host copies)."""
@@ -239,6 +274,27 @@ class Module:
             body = repr(m).replace("\n", "\n  ")
             lines.append(f"  ({name}): {body}")
         return "\n".join(lines) + "\n)"
+
+
+_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_DEVICES = ("numpy", "cupy", "cpu", "cuda", "gpu")
+
+
+def _float_dtype(dtype) -> np.dtype:
+    """``dtype`` as a NumPy float32/float64 dtype; ValueError naming what was given."""
+    want = "a floating dtype, float32 or float64 (e.g. np.float64 or 'float32')"
+    if isinstance(dtype, str) and dtype.split(":")[0].lower() in _DEVICES:
+        raise ValueError(f"Module.to: expected {want}, got the device {dtype!r}; moving a module "
+                         "between devices is not supported: build it under "
+                         "minijoint.using_backend('cupy') and load_state_dict into it")
+    try:
+        dt = None if dtype is None else np.dtype(dtype)
+    except (TypeError, ValueError):  # "data type not understood"
+        dt = None
+    if dt is None or dt not in _FLOAT_DTYPES:  # (np.dtype(...) == None is True: check first)
+        got = f"{dtype!r}" if dt is None else f"{dtype!r} (dtype {dt})"
+        raise ValueError(f"Module.to: expected {want}, got {got}")
+    return dt
 
 
 class ModuleList(Module):
