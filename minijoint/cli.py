@@ -4,10 +4,11 @@ r"""The command line: ``python -m minijoint {train, eval, ablation, energy, figu
     python -m minijoint train --mode snn --epochs 10
     python -m minijoint train --dataset cifar10 --data-path ~/data --model resnet18 \
         --width 64 --backend cupy                 # the paper's setting, on a GPU
-    python -m minijoint eval runs/full-digits/checkpoint.npz
+    python -m minijoint train --resume --out runs/full-digits --epochs 60   # train on
+    python -m minijoint eval runs/full-digits
     python -m minijoint ablation --seeds 0 1 2
-    python -m minijoint energy runs/full-digits/checkpoint.npz
-    python -m minijoint figures runs/full-digits --out docs
+    python -m minijoint energy runs/full-digits
+    python -m minijoint figures runs/full-digits       # into runs/full-digits/figures
 """
 from __future__ import annotations
 
@@ -21,53 +22,67 @@ from .joint.modes import MODES
 _D = TrainConfig()
 
 
+def _option(g, flag: str, help: str, **kw) -> None:
+    """A TrainConfig option whose parsed default is None, so that the options a user typed
+    can be told apart from defaults (``--resume`` compares exactly those with the saved run);
+    the help shows the real default."""
+    field = flag.lstrip("-").replace("-", "_")
+    default = getattr(_D, field)
+    if kw.get("action") != "store_true" and default is not None:
+        help = f"{help} [default: {default}]".strip()
+    g.add_argument(flag, default=None, help=help, **kw)
+
+
 def _add_train_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("what to train")
-    g.add_argument("--mode", default=_D.mode, choices=list(MODES),
-                   help="a row of Table 4: ann, snn (alone), kd (frozen ANN teacher), joint-ce-kld, "
-                        "joint-ce-kld-norm (separate weights), wft, full (factorized weights) "
-                        "[default: %(default)s]")
-    g.add_argument("--dataset", default=_D.dataset, choices=DATASETS, help="[default: %(default)s]")
-    g.add_argument("--data-path", default=None,
-                   help="folder or archive of CIFAR / Tiny-ImageNet (never downloaded)")
-    g.add_argument("--model", default=_D.model, choices=MODELS,
-                   help="resnet10 = one block per stage, suits 8x8 digits [default: %(default)s]")
-    g.add_argument("--width", type=int, default=_D.width,
-                   help="channels of stage 1 (the paper: 64) [default: %(default)s]")
+    _option(g, "--mode", "a row of Table 4: ann, snn (alone), kd (frozen ANN teacher), joint-ce-kld, "
+                         "joint-ce-kld-norm (separate weights), wft, full (factorized weights)",
+            choices=list(MODES))
+    _option(g, "--dataset", "", choices=DATASETS)
+    _option(g, "--data-path", "folder or archive of CIFAR / Tiny-ImageNet (never downloaded)")
+    _option(g, "--model", "resnet10 = one block per stage, suits 8x8 digits", choices=MODELS)
+    _option(g, "--width", "channels of stage 1 (the paper: 64)", type=int)
     g = p.add_argument_group("spiking neurons (Eqs. 1-5)")
-    g.add_argument("--T", type=int, default=_D.T, help="time steps [default: %(default)s]")
-    g.add_argument("--tau", type=float, default=_D.tau, help="membrane leak in (0, 1) [default: %(default)s]")
-    g.add_argument("--v-th", type=float, default=_D.v_th, help="firing threshold [default: %(default)s]")
-    g.add_argument("--surrogate", default=_D.surrogate, choices=SURROGATES, help="[default: %(default)s]")
-    g.add_argument("--detach-reset", action="store_true", help="no gradient through the reset")
-    g.add_argument("--readout", default=_D.readout, choices=("mean", "sum"),
-                   help="Eq. 3 averages over T; the released code sums [default: %(default)s]")
+    _option(g, "--T", "time steps", type=int)
+    _option(g, "--tau", "membrane leak in (0, 1)", type=float)
+    _option(g, "--v-th", "firing threshold", type=float)
+    _option(g, "--surrogate", "", choices=SURROGATES)
+    _option(g, "--detach-reset", "no gradient through the reset", action="store_true")
+    _option(g, "--readout", "Eq. 3 averages over T; the released code sums", choices=("mean", "sum"))
     g = p.add_argument_group("optimization (Section 5.1)")
-    g.add_argument("--epochs", type=int, default=_D.epochs, help="[default: %(default)s]")
-    g.add_argument("--batch-size", type=int, default=_D.batch_size, help="[default: %(default)s]")
-    g.add_argument("--optimizer", default=_D.optimizer, choices=("adam", "sgd"), help="[default: %(default)s]")
-    g.add_argument("--lr", type=float, default=_D.lr, help="[default: %(default)s]")
-    g.add_argument("--weight-decay", type=float, default=_D.weight_decay,
-                   help="coupled L2, as the paper's Adam [default: %(default)s]")
-    g.add_argument("--lambda-kld", type=float, default=_D.lambda_kld, help="λ1 of Eq. 10 [default: %(default)s]")
-    g.add_argument("--lambda-norm", type=float, default=_D.lambda_norm,
-                   help="λ2 of Eq. 10; see README on its scale [default: %(default)s]")
-    g.add_argument("--temperature", type=float, default=_D.temperature, help="κ of Eq. 8 [default: %(default)s]")
+    _option(g, "--epochs", "with --resume: a larger number trains the run on", type=int)
+    _option(g, "--batch-size", "", type=int)
+    _option(g, "--optimizer", "", choices=("adam", "sgd"))
+    _option(g, "--lr", "", type=float)
+    _option(g, "--weight-decay", "coupled L2, as the paper's Adam", type=float)
+    _option(g, "--lambda-kld", "λ1 of Eq. 10", type=float)
+    _option(g, "--lambda-norm", "λ2 of Eq. 10; see README on its scale", type=float)
+    _option(g, "--temperature", "κ of Eq. 8", type=float)
     g = p.add_argument_group("run")
-    g.add_argument("--seed", type=int, default=_D.seed, help="[default: %(default)s]")
-    g.add_argument("--backend", default=_D.backend, choices=("numpy", "cupy"), help="[default: %(default)s]")
-    g.add_argument("--dtype", default=_D.dtype, choices=("float32", "float64"), help="[default: %(default)s]")
-    g.add_argument("--teacher", default=None, help="kd: checkpoint of a trained `ann` run")
-    g.add_argument("--limit-train", type=int, default=None, help="use only the first N training images")
-    g.add_argument("--limit-test", type=int, default=None, help="use only the first N test images")
-    g.add_argument("--threads", type=int, default=1,
+    _option(g, "--seed", "", type=int)
+    _option(g, "--backend", "", choices=("numpy", "cupy"))
+    _option(g, "--dtype", "", choices=("float32", "float64"))
+    _option(g, "--teacher", "kd: checkpoint of a trained `ann` run")
+    _option(g, "--limit-train", "use only the first N training images", type=int)
+    _option(g, "--limit-test", "use only the first N test images", type=int)
+    _add_threads(p)
+
+
+def _add_threads(p) -> None:
+    p.add_argument("--threads", type=int, default=1,
                    help="BLAS threads on the CPU; CPU-sized nets multiply small matrices, where one "
                         "thread is fastest on a 2-core machine [default: %(default)s]")
 
 
-def _config(args) -> TrainConfig:
+def _given(args) -> dict:
+    """The TrainConfig settings typed on the command line."""
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    return TrainConfig(**{k: v for k, v in vars(args).items() if k in fields}).validate()
+    return {k: v for k, v in vars(args).items() if k in fields and v is not None}
+
+
+def _config(args, base: TrainConfig = _D) -> TrainConfig:
+    """``base`` with the settings typed on the command line, validated."""
+    return dataclasses.replace(base, **_given(args)).validate()
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -75,42 +90,57 @@ def make_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train one mode; writes a run folder",
-                       description="Train an ANN and/or an SNN (Joint A-SNN and its ablations).")
+                       description="Train an ANN and/or an SNN (Joint A-SNN and its ablations). "
+                                   "A folder that holds a run is never overwritten: continue it "
+                                   "with --resume, or replace it with --overwrite.")
     _add_train_options(t)
     t.add_argument("--out", default=None, help="run folder [default: runs/<mode>-<dataset>]")
-    t.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    how = t.add_mutually_exclusive_group()
+    how.add_argument("--resume", action="store_true",
+                     help="continue the run in --out from its checkpoint; only --epochs may change")
+    how.add_argument("--overwrite", action="store_true",
+                     help="replace the run in --out (its checkpoint, config and metrics are deleted)")
     e = sub.add_parser("eval", help="re-evaluate a checkpoint on its test set")
-    e.add_argument("checkpoint")
+    e.add_argument("checkpoint", help="a run folder or its checkpoint.npz")
+    _add_threads(e)
     a = sub.add_parser("ablation", help="Table 4: several modes over several seeds")
     _add_train_options(a)
-    a.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES))
-    a.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    a.add_argument("--out", default="runs/ablation")
+    a.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES),
+                   help="the modes to train [default: all]")
+    a.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2],
+                   help="one run per mode and seed [default: 0 1 2]")
+    a.add_argument("--out", default="runs/ablation",
+                   help="folder of the runs (<out>/<mode>/seed<k>) and table4.md [default: %(default)s]")
     a.add_argument("--summarize", action="store_true",
                    help="only re-tabulate the finished runs in --out (no training)")
-    en = sub.add_parser("energy", help="Tables 5-6: operations and energy of a trained checkpoint")
-    en.add_argument("checkpoint")
+    en = sub.add_parser("energy", help="Tables 5-6: operations and energy of a trained checkpoint; "
+                                       "also writes energy.md, energy.csv, energy_layers.csv beside it")
+    en.add_argument("checkpoint", help="a run folder or its checkpoint.npz")
     en.add_argument("--batches", type=int, default=None, help="measure firing rates on this many test batches")
+    _add_threads(en)
     f = sub.add_parser("figures", help="draw the README's pictures from a run folder")
-    f.add_argument("run_dir")
-    f.add_argument("--out", default="docs", help="[default: %(default)s]")
-    for sp in (e, en, f):
-        sp.add_argument("--threads", type=int, default=1, help="BLAS threads [default: %(default)s]")
+    f.add_argument("run_dir", help="a run folder (holding checkpoint.npz and metrics.csv)")
+    f.add_argument("--out", default=None, help="where to write the PNGs [default: <run_dir>/figures]")
+    _add_threads(f)
     return p
 
 
 def main(argv=None) -> int:
     args = make_parser().parse_args(argv)
     from .joint.checkpoint import CheckpointError
+    from .joint.run import RunError
     from .joint.train import TrainingDiverged
     try:
         return _run(args)
-    except KeyboardInterrupt:
-        return 130
+    except KeyboardInterrupt as e:   # RunInterrupted carries its signal: 128 + its number
+        return 128 + getattr(e, "signum", 2)
     except TrainingDiverged as e:
-        print(f"error: training diverged: {e}", file=sys.stderr)
+        print(f"error: training diverged at {e}", file=sys.stderr)
         return 1
-    except (ValueError, FileNotFoundError, CheckpointError, RuntimeError) as e:
+    except RunError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except (ValueError, FileNotFoundError, CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 
@@ -126,9 +156,14 @@ def _run(args) -> int:
 def _dispatch(args) -> int:
     if args.command == "train":
         from .joint.train import train
-        cfg = TrainConfig() if args.resume else _config(args)
-        out = args.out or f"runs/{cfg.mode}-{cfg.dataset}"
-        train(cfg, out, resume=args.resume)  # on resume the saved config is used
+        out = args.out or f"runs/{args.mode or _D.mode}-{args.dataset or _D.dataset}"
+        if args.resume:   # the saved settings, with what was typed (only --epochs may differ)
+            from .joint.run import saved_config
+            train(_config(args, saved_config(out)), out, resume=True)
+        else:
+            cfg = _config(args)
+            _warn_unused(cfg)
+            train(cfg, out, overwrite=args.overwrite)
         print(f"run folder: {out}")
     elif args.command == "eval":
         from .joint.train import evaluate_checkpoint
@@ -138,12 +173,32 @@ def _dispatch(args) -> int:
                 print(f"{k[:3].upper()} test accuracy: {res[k]:.2%}")
     elif args.command == "ablation":
         from .joint.ablation import run_ablation
+        for one, many in (("mode", "modes"), ("seed", "seeds")):
+            if getattr(args, one) is not None:
+                raise ValueError(f"ablation trains every --{many}; --{one} is for train "
+                                 f"(use --{many} {getattr(args, one)})")
         run_ablation(args.modes, args.seeds, _config(args), args.out, summarize_only=args.summarize)
     elif args.command == "energy":
-        from .energy import energy_report
-        print(energy_report(args.checkpoint, batches=args.batches))
+        from .energy import energy_tables, write_energy_files
+        if args.batches is not None and args.batches < 1:
+            raise ValueError(f"--batches must be >= 1, got {args.batches}")
+        tables = energy_tables(args.checkpoint, batches=args.batches)
+        print(tables.to_markdown())   # the tables first: a folder we cannot write loses nothing
+        written, failed = write_energy_files(tables, args.checkpoint)
+        for path in written:
+            print(f"wrote {path}")
+        for path, why in failed:
+            print(f"error: could not write {path}: {why}", file=sys.stderr)
+        return 1 if failed else 0
     elif args.command == "figures":
+        import os
         from .figures import make_figures
-        for p in make_figures(args.run_dir, args.out):
+        for p in make_figures(args.run_dir, args.out or os.path.join(args.run_dir, "figures")):
             print(p)
     return 0
+
+
+def _warn_unused(cfg) -> None:
+    if cfg.data_path and cfg.dataset == "digits":
+        print(f"warning: --data-path {cfg.data_path} is not used: the digits data set ships with "
+              "scikit-learn", file=sys.stderr)

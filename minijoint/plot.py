@@ -21,6 +21,7 @@ from matplotlib.figure import Figure
 
 from . import backend
 from .energy.report import energy_unit
+from .joint.checkpoint import write_atomic
 from .nn.factorized import singular_value_drift, singular_values
 from .nn.module import Module
 from .snn.lif import lif_forward
@@ -40,9 +41,10 @@ def _figure(nrows: int = 1, ncols: int = 1, figsize=(5.0, 4.0)):
 
 
 def _finish(fig: Figure, save=None, dpi: int = 120) -> Figure:
-    """Write ``fig`` as a PNG to ``save`` (a path) when given; return ``fig``."""
+    """Write ``fig`` as a PNG to ``save`` (a path, written atomically) when given; return
+    ``fig``."""
     if save is not None:
-        fig.savefig(save, dpi=dpi, format="png")
+        write_atomic(save, lambda f: fig.savefig(f, dpi=dpi, format="png"))
     return fig
 
 

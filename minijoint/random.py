@@ -13,7 +13,9 @@ _rng = [np.random.default_rng(0)]
 
 
 def seed(s: int) -> None:
-    """Reset the shared generator to seed ``s``."""
+    """Reset the shared generator to seed ``s`` (a whole number >= 0)."""
+    if isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 0:
+        raise ValueError(f"minijoint.random.seed: expected a whole number >= 0, got {s!r}")
     _rng[0] = np.random.default_rng(s)
 
 

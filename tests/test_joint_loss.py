@@ -46,7 +46,8 @@ def test_final_branch_only_and_no_ann():
     y = np.array([1, 2])
     _, parts = JointLoss(all_branches=False)(None, zs, None, None, y)
     expected = -_log_softmax(zs[-1].data)[np.arange(2), y].mean()
-    assert parts["ce"] == pytest.approx(expected) and parts["kld"] == 0 and parts["norm"] == 0
+    assert parts["ce"] == pytest.approx(expected)
+    assert set(parts) == {"ce", "ce_snn"}  # not computed: absent, never a measured 0
 
 
 def test_joint_loss_rejects_bad_settings():

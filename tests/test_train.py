@@ -66,7 +66,7 @@ def test_resume_after_ctrl_c_equals_uninterrupted(tmp_path, monkeypatch):
     _, meta = _state(tmp_path / "b")
     assert (meta["epoch"], meta["step"]) == (1, 2)
     monkeypatch.setattr(train_mod.ProgressBar, "update", original)
-    resumed = train(TrainConfig(), str(tmp_path / "b"), resume=True, log=quiet)
+    resumed = train(None, str(tmp_path / "b"), resume=True, log=quiet)
     a, _ = _state(tmp_path / "a")
     b, _ = _state(tmp_path / "b")
     assert a.keys() == b.keys()
@@ -216,7 +216,7 @@ def test_real_ctrl_c_mid_step_resumes_exactly(tmp_path, monkeypatch):
     _, meta = _state(tmp_path / "b")
     assert (meta["epoch"], meta["step"]) == (0, 3)
     monkeypatch.setattr(JointLoss, "__call__", original)
-    train(TrainConfig(), str(tmp_path / "b"), resume=True, log=quiet)
+    train(None, str(tmp_path / "b"), resume=True, log=quiet)
     a, _ = _state(tmp_path / "a")
     b, _ = _state(tmp_path / "b")
     for k in a:

@@ -22,6 +22,7 @@ from .counts import (E_ADD, E_MOVE_MAX, E_MOVE_MIN, E_MULT, ann_movement_bits,
 from .measure import measure, totals
 
 __all__ = ["EnergyRow", "EnergyTables", "estimate_energy", "energy_tables", "energy_report",
+           "write_energy_files",
            "energy_unit", "format_energy"]
 
 _UNITS = ((1.0, "J"), (1e-3, "mJ"), (1e-6, "µJ"), (1e-9, "nJ"), (1e-12, "pJ"))
@@ -219,15 +220,31 @@ def energy_tables(path, batches=None, **kw) -> EnergyTables:
         return estimate_energy(model, loader, batches=batches, **kw)
 
 
+def write_energy_files(tables: EnergyTables, checkpoint_path) -> tuple:
+    """Write ``energy.md``, ``energy.csv`` and ``energy_layers.csv`` next to the checkpoint
+    (``checkpoint_path`` may be its run folder), each atomically. Returns ``(written,
+    failed)``: the paths written, and ``(path, reason)`` for each that could not be."""
+    from ..joint.checkpoint import write_atomic
+    folder = (checkpoint_path if os.path.isdir(checkpoint_path)
+              else os.path.dirname(os.path.abspath(checkpoint_path)))
+    written, failed = [], []
+    for name, content in (("energy.md", tables.to_markdown()), ("energy.csv", tables.to_csv()),
+                          ("energy_layers.csv", tables.layers_csv())):
+        path = os.path.join(folder, name)
+        try:
+            write_atomic(path, content)
+            written.append(path)
+        except OSError as e:
+            failed.append((path, e.strerror or str(e)))
+    return written, failed
+
+
 def energy_report(checkpoint_path, batches=None) -> str:
     """The text of ``python -m minijoint energy``: Tables 5–6, the per-layer counts and
-    notes, as Markdown; also written next to the checkpoint as ``energy.md``,
-    ``energy.csv`` and ``energy_layers.csv``."""
+    notes, as Markdown; also written next to the checkpoint by :func:`write_energy_files`
+    (an OSError is raised after all three were tried)."""
     tables = energy_tables(checkpoint_path, batches=batches)
-    text = tables.to_markdown()
-    folder = os.path.dirname(os.path.abspath(checkpoint_path))
-    for name, content in (("energy.md", text), ("energy.csv", tables.to_csv()),
-                          ("energy_layers.csv", tables.layers_csv())):
-        with open(os.path.join(folder, name), "w", newline="") as f:
-            f.write(content)
-    return text
+    _, failed = write_energy_files(tables, checkpoint_path)
+    if failed:
+        raise OSError(f"could not write {', '.join(p for p, _ in failed)}: {failed[0][1]}")
+    return tables.to_markdown()

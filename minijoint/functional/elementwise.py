@@ -5,6 +5,8 @@ Broadcasting copies an input along new or size-1 axes, so its gradient is the *s
 """
 from __future__ import annotations
 
+import numpy as np
+
 from ..backend import get_array_module
 from ..function import Function
 from ..tensor import Tensor, as_tensor
@@ -24,12 +26,31 @@ def unbroadcast(g, shape):
     return g.reshape(shape)
 
 
-def _pair(a, b):
-    """Both operands as Tensors; a Python scalar takes the other operand's dtype."""
+def _pair(op: str, a, b):
+    """Both operands as Tensors (a Python scalar takes the other operand's dtype), checked
+    here, in the forward, rather than failing later in NumPy or in the backward: floating
+    operands must share one dtype, and the shapes must broadcast."""
     if isinstance(a, Tensor):
-        return a, as_tensor(b, like=a)
-    b = as_tensor(b)
-    return as_tensor(a, like=b), b
+        a, b = a, as_tensor(b, like=a)
+    else:
+        b = as_tensor(b)
+        a = as_tensor(a, like=b)
+    same_float_dtype(op, a=a, b=b)
+    try:
+        np.broadcast_shapes(a.shape, b.shape)
+    except ValueError:
+        raise ValueError(f"{op}: shapes {a.shape} (a) and {b.shape} (b) do not broadcast: each "
+                         "axis, aligned from the right, must be equal or 1") from None
+    return a, b
+
+
+def same_float_dtype(op: str, **named) -> None:
+    """Raise ``TypeError`` naming each operand when floating operands differ in dtype."""
+    kinds = {n: t.dtype for n, t in named.items() if t is not None and t.dtype.kind == "f"}
+    if len(set(kinds.values())) > 1:
+        given = ", ".join(f"{n} {d}" for n, d in kinds.items())
+        raise TypeError(f"{op}: floating inputs must share one dtype, got {given} "
+                        f"(cast one with Tensor(x, dtype=...) or Module.to)")
 
 
 class Add(Function):
@@ -162,19 +183,19 @@ class ReLU(Function):
 
 
 def add(a, b) -> Tensor:
-    return Add.apply(*_pair(a, b))
+    return Add.apply(*_pair("add", a, b))
 
 
 def sub(a, b) -> Tensor:
-    return Sub.apply(*_pair(a, b))
+    return Sub.apply(*_pair("sub", a, b))
 
 
 def mul(a, b) -> Tensor:
-    return Mul.apply(*_pair(a, b))
+    return Mul.apply(*_pair("mul", a, b))
 
 
 def div(a, b) -> Tensor:
-    return Div.apply(*_pair(a, b))
+    return Div.apply(*_pair("div", a, b))
 
 
 def neg(x) -> Tensor:

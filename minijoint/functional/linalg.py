@@ -9,7 +9,7 @@ import numpy as np
 
 from ..function import Function
 from ..tensor import Tensor, as_tensor
-from .elementwise import unbroadcast
+from .elementwise import same_float_dtype, unbroadcast
 
 __all__ = ["matmul", "linear"]
 
@@ -64,14 +64,6 @@ class Linear(Function):
         return gx, gW, gb
 
 
-def _same_float_dtype(op: str, **named) -> None:
-    kinds = {name: t.dtype for name, t in named.items() if t is not None}
-    if len({str(d) for d in kinds.values()}) > 1:
-        given = ", ".join(f"{n} {d}" for n, d in kinds.items())
-        raise TypeError(f"{op}: inputs must share one dtype, got {given} "
-                        f"(cast with Tensor(x, dtype=...))")
-
-
 def matmul(a, b) -> Tensor:
     """Matrix product of 2-D or batched (≥2-D, broadcasting batch axes) tensors."""
     a, b = as_tensor(a), as_tensor(b)
@@ -86,7 +78,7 @@ def matmul(a, b) -> Tensor:
     except ValueError:
         raise ValueError(f"matmul: batch axes {a.shape[:-2]} and {b.shape[:-2]} do not broadcast "
                          f"(shapes {a.shape} and {b.shape})") from None
-    _same_float_dtype("matmul", a=a, b=b)
+    same_float_dtype("matmul", a=a, b=b)
     return MatMul.apply(a, b)
 
 
@@ -102,5 +94,5 @@ def linear(x, W, b=None) -> Tensor:
     if b is not None and b.shape != (W.shape[0],):
         raise ValueError(f"linear: b must have shape ({W.shape[0]},) to match W {W.shape}, "
                          f"got {b.shape}")
-    _same_float_dtype("linear", x=x, W=W, b=b)
+    same_float_dtype("linear", x=x, W=W, b=b)
     return Linear.apply(x, W, b)

@@ -16,6 +16,7 @@ import numpy as np
 from .config import TrainConfig
 from .modes import MODES, get_mode
 from .runlog import read_metrics
+from .run import holds_run
 from .train import CHECKPOINT, train
 
 
@@ -24,6 +25,8 @@ def run_ablation(modes, seeds, base: TrainConfig, out_dir: str, log=print,
     """Train every (mode, seed) into ``out_dir/<mode>/seed<k>``; return one row per mode and
     write the table to ``out_dir/table4.md``. ``summarize_only`` re-tabulates finished runs.
 
+    Runs already in ``out_dir`` are kept when finished and resumed when not, so an ablation
+    stopped half-way continues where it stood; one whose settings differ is refused.
     A ``kd`` run uses the ``ann`` run of the same seed as its teacher when ``ann`` is among
     the modes (that run *is* a trained ANN with the same settings), else trains one.
     """
@@ -34,8 +37,13 @@ def run_ablation(modes, seeds, base: TrainConfig, out_dir: str, log=print,
         for m in sorted(modes, key=lambda m: m != "ann"):  # ann first: it is kd's teacher
             for s in seeds:
                 teacher = os.path.join(run("ann", s), CHECKPOINT) if m == "kd" and "ann" in modes else None
-                log(f"== {m}, seed {s} -> {run(m, s)}")
-                train(dataclasses.replace(base, mode=m, seed=s, teacher=teacher), run(m, s), log=log)
+                cfg = dataclasses.replace(base, mode=m, seed=s, teacher=teacher)
+                if holds_run(run(m, s)):  # a run of an earlier call: kept if done, else resumed
+                    log(f"== {m}, seed {s}: {run(m, s)} exists, continuing it")
+                    train(cfg, run(m, s), resume=True, log=log)
+                else:
+                    log(f"== {m}, seed {s} -> {run(m, s)}")
+                    train(cfg, run(m, s), log=log)
     rows = [_summarize(m, [read_metrics(run(m, s)) for s in seeds]) for m in modes]
     text = format_table(rows, len(seeds))
     os.makedirs(out_dir, exist_ok=True)
@@ -58,29 +66,42 @@ def _summarize(mode, histories) -> dict:
 
 
 def _versus(row, base, n) -> str:
-    """SNN accuracy minus the baseline's, and whether it exceeds 2·SE of the difference."""
-    if "snn_acc" not in row or base is None or row is base:
+    """SNN accuracy minus the baseline's, and whether it exceeds 2·SE of the difference.
+
+    With one seed there is no spread to compare against: the verdict is "n/a (one seed)".
+    """
+    if "snn_acc" not in row or base is None or row is base or "snn_acc" not in base:
         return "—"
     (m1, s1), (m0, s0) = row["snn_acc"], base["snn_acc"]
-    se = math.sqrt((s1 ** 2 + s0 ** 2) / n) if n > 1 else float("inf")
+    if n < 2:
+        return f"{m1 - m0:+.2f}, n/a (one seed)"
+    se = math.sqrt((s1 ** 2 + s0 ** 2) / n)
     verdict = "exceeds spread" if abs(m1 - m0) > 2 * se else "within spread"
     return f"{m1 - m0:+.2f} ({verdict})"
 
 
 def format_table(rows, n_seeds: int) -> str:
-    """Markdown in the layout of Table 4, with the paper's CIFAR-10 numbers alongside."""
+    """Markdown in the layout of Table 4, with the paper's CIFAR-10 numbers alongside.
+
+    With one seed the table has no spread: the std prints as "—" and the verdict against
+    `snn` as "n/a (one seed)".
+    """
     base = next((r for r in rows if r["mode"] == "snn"), None)
-    lines = [f"| mode | SNN acc. (%), mean ± std over {n_seeds} seeds | SNN Δ vs `snn` | ANN acc. (%) "
+    acc = f"mean ± std over {n_seeds} seeds" if n_seeds > 1 else "one seed, so no std"
+    lines = [f"| mode | SNN acc. (%), {acc} | SNN Δ vs `snn` | ANN acc. (%) "
              "| s/epoch | paper acc. (CIFAR-10, ResNet-18; the ANN's for `ann`) | paper s/epoch |",
              "|---|---|---|---|---|---|---|"]
     for r in rows:
         spec = MODES[r["mode"]]
         paper = f"{spec.paper_acc:.2f}" if spec.paper_acc is not None else "—"
         psec = f"{spec.paper_sec:.1f}" if spec.paper_sec is not None else "—"
-        lines.append(f"| {r['mode']} | {_pm(r.get('snn_acc'))} | {_versus(r, base, n_seeds)} "
-                     f"| {_pm(r.get('ann_acc'))} | {r['sec_per_epoch']:.2f} | {paper} | {psec} |")
+        lines.append(f"| {r['mode']} | {_pm(r.get('snn_acc'), n_seeds)} | {_versus(r, base, n_seeds)} "
+                     f"| {_pm(r.get('ann_acc'), n_seeds)} | {r['sec_per_epoch']:.2f} | {paper} | {psec} |")
     return "\n".join(lines)
 
 
-def _pm(v) -> str:
-    return "—" if v is None else f"{v[0]:.2f} ± {v[1]:.2f}"
+def _pm(v, n_seeds: int) -> str:
+    """"mean ± std"; with one seed there is no std, and it prints as "—", not "± 0.00"."""
+    if v is None:
+        return "—"
+    return f"{v[0]:.2f} ± {v[1]:.2f}" if n_seeds > 1 else f"{v[0]:.2f} ± —"

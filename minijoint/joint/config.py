@@ -2,6 +2,8 @@ r"""``TrainConfig``: every setting of a run, validated, saved as ``config.json``
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 from dataclasses import dataclass
 
 from ..data.loader import DATASETS
@@ -56,14 +58,19 @@ class TrainConfig:
         _choice("backend", self.backend, ("numpy", "cupy"))
         _choice("dtype", self.dtype, ("float32", "float64"))
         for name in ("T", "width", "epochs", "batch_size"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if not 0 < self.tau < 1:
-            raise ValueError(f"tau must lie in (0, 1), got {self.tau}")
-        if self.v_th <= 0:
-            raise ValueError(f"v_th must be > 0, got {self.v_th}")
-        if self.lr <= 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
+            _whole(name, getattr(self, name), 1)
+        for name in ("limit_train", "limit_test"):
+            if getattr(self, name) is not None:
+                _whole(name, getattr(self, name), 1, " (or None for all images)")
+        _whole("seed", self.seed, 0)
+        for name, low, high in (("tau", 0, 1), ("v_th", 0, None), ("lr", 0, None),
+                                ("temperature", 0, None), ("weight_decay", None, None),
+                                ("lambda_kld", None, None), ("lambda_norm", None, None),
+                                ("momentum", None, 1)):
+            _real(name, getattr(self, name), low, high)
+        for name in ("weight_decay", "lambda_kld", "lambda_norm", "momentum"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.dataset != "digits" and not self.data_path:
             raise ValueError(f"dataset {self.dataset!r} needs --data-path (it is never downloaded)")
         return self
@@ -78,6 +85,21 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"unknown config keys {unknown}")
         return cls(**d)
+
+
+def _whole(name, value, low, hint=""):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        raise ValueError(f"{name} must be >= {low}, a whole number{hint}; got {value!r}")
+
+
+def _real(name, value, low, high):
+    """A finite number, strictly inside (low, high) where those are given."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if (low is not None and not value > low) or (high is not None and not value < high):
+        where = (f"lie in ({low}, {high})" if low is not None and high is not None
+                 else f"be > {low}" if low is not None else f"be < {high}")
+        raise ValueError(f"{name} must {where}, got {value!r}")
 
 
 def _choice(name, value, allowed):

@@ -22,8 +22,9 @@ class JointLoss:
 
     Each of the four inputs is a list of Tensors in stage order, or ``None`` when that
     network is not run (``snn`` mode has no ANN, ``ann`` mode no SNN). ``target`` is an
-    integer array (N,). ``parts`` holds floats ``ce``, ``kld``, ``norm`` (unweighted) and
-    ``ce_ann``, ``ce_snn`` for logging.
+    integer array (N,). ``parts`` holds, for logging, the floats ``ce``, ``kld``, ``norm``
+    (unweighted) and ``ce_ann``, ``ce_snn`` — only those computed: a term with λ = 0 or
+    a network that is not run is absent, never reported as 0.
 
     Args:
         lambda_kld: λ₁ of Eq. 10 (0 drops L_KLD).
@@ -77,8 +78,8 @@ class JointLoss:
             total = total + self.lambda_kld * kld
         if norm is not None:
             total = total + self.lambda_norm * norm
-        parts = {"ce": _value(ce), "kld": _value(kld), "norm": _value(norm),
-                 "ce_ann": _value(ce_ann), "ce_snn": _value(ce_snn)}
+        parts = {k: float(t.data) for k, t in (("ce", ce), ("kld", kld), ("norm", norm),
+                                               ("ce_ann", ce_ann), ("ce_snn", ce_snn)) if t is not None}
         return total, parts
 
 
@@ -89,7 +90,3 @@ def _total(terms):
     for t in terms[1:]:
         out = out + t
     return out
-
-
-def _value(t) -> float:
-    return 0.0 if t is None else float(t.data)

@@ -1,4 +1,5 @@
-r"""What a run shows and leaves behind: a progress bar, ``metrics.csv``, ``curves.png``."""
+r"""What a run shows and leaves behind: a progress bar and the text of ``metrics.csv``
+(written, with ``curves.png``, by :class:`~minijoint.joint.run.RunFolder`)."""
 from __future__ import annotations
 
 import csv
@@ -35,27 +36,23 @@ class ProgressBar:
         self.stream.flush()
 
 
-def write_metrics(out_dir: str, history: list, curves: bool = True) -> None:
-    """Rewrite ``metrics.csv`` (header + one row per epoch) atomically, and ``curves.png``
-    when ``curves``."""
-    if not history:
-        return
-    columns = list(history[0])
-    for row in history[1:]:
+COLUMNS = ("epoch", "lr", "loss", "ce", "kld", "norm", "ce_ann", "ce_snn", "ann_acc", "snn_acc")
+
+
+def metrics_csv(history: list) -> str:
+    """The text of ``metrics.csv``: a header, then one row per epoch. The columns of
+    :data:`COLUMNS` always come first; a value that was not computed (``kld`` when λ₁ = 0,
+    ``snn_acc`` without an SNN) is an empty cell, never a 0."""
+    columns = list(COLUMNS)
+    for row in history:
         columns += [k for k in row if k not in columns]
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=columns, restval="")
     w.writeheader()
     for row in history:
-        w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
-    path = os.path.join(out_dir, "metrics.csv")
-    with open(path + ".tmp", "w", newline="") as f:
-        f.write(buf.getvalue())
-    os.replace(path + ".tmp", path)
-    if not curves:
-        return
-    from ..plot import plot_training_curves
-    plot_training_curves(history, save=os.path.join(out_dir, "curves.png"))
+        w.writerow({k: "" if v is None else (f"{v:.6g}" if isinstance(v, float) else v)
+                    for k, v in row.items()})
+    return buf.getvalue()
 
 
 def read_metrics(path: str) -> list:

@@ -1,324 +1,309 @@
 r"""Joint ANN–SNN training (Algorithm 1): one loop for every mode of Table 4.
 
-Each step runs the networks the mode has, computes its loss (Eqs. 7–10), back-propagates
-through both (the SNN through time, Eq. 4) and takes an optimizer step on every trainable
-parameter; with ``wft`` the shared U, Vh receive the sum of both networks' gradients
-(Eq. 13). After each epoch both networks are evaluated on the test set and the run folder
-gets a row of ``metrics.csv``, a fresh ``checkpoint.npz`` (written atomically) and
-``curves.png``. ``resume=True`` continues from the checkpoint and reproduces the
-uninterrupted run exactly on NumPy; Ctrl-C saves a checkpoint mid-epoch that resumes.
+:func:`train_step` is one iteration of Algorithm 1: run the networks the mode has, compute
+its loss (Eqs. 7–10), back-propagate through both (the SNN through time, Eq. 4; with
+``wft`` the shared U, Vh receive the sum of both networks' gradients, Eq. 13) and update
+every trainable parameter. :func:`train_epoch` loops it over the training set;
+:func:`train` runs the epochs, evaluates both networks after each, and keeps the run in a
+run folder (:mod:`minijoint.joint.run`: lock, checkpoints, metrics, resume, signals).
+
+A step that meets a NaN or inf — in the input batch, the loss, a gradient or a parameter
+after the update — stops the run with :class:`TrainingDiverged` before anything is saved.
 """
 from __future__ import annotations
 
-import contextlib
 import math
 import os
-import signal
 import sys
-import threading
 import time
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from .. import backend
-from ..function import no_grad
-from ..data import DataLoader, load_dataset
-from ..data.augment import cifar_augment
-from ..models import JointNet
+from ..backend import get_array_module
 from ..optim import SGD, Adam, CosineAnnealing
-from ..snn.surrogate import get_surrogate
-from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .build import (build_model, evaluate, evaluate_checkpoint, load_model_state, load_trained,
+                    make_loaders)
+from .checkpoint import CheckpointError, load_checkpoint
 from .config import TrainConfig
 from .modes import get_mode
-from .runlog import ProgressBar, write_metrics
+from .run import CHECKPOINT, RunFolder, RunInterrupted, signal_name, stop_at_step_boundary
+from .runlog import ProgressBar
 
-CHECKPOINT = "checkpoint.npz"
+__all__ = ["train", "train_step", "train_epoch", "evaluate", "build_model", "load_trained",
+           "evaluate_checkpoint", "load_model_state", "TrainingDiverged", "Progress", "CHECKPOINT"]
 
 
 class TrainingDiverged(FloatingPointError):
-    """The loss became NaN or infinite; the last good checkpoint is kept."""
+    """A NaN or inf stopped the run; the message names the step and the first quantity."""
 
 
-def build_model(cfg: TrainConfig, info) -> JointNet:
-    """The JointNet a config describes (the mode decides which networks and ``wft``)."""
-    mode = get_mode(cfg.mode)
-    return JointNet(arch=cfg.model, num_classes=info.num_classes, width=cfg.width,
-                    in_channels=info.in_channels, image_size=_side(info.image_size), T=cfg.T,
-                    wft=mode.wft, tau=cfg.tau, v_th=cfg.v_th,
-                    surrogate=get_surrogate(cfg.surrogate), detach_reset=cfg.detach_reset,
-                    readout=cfg.readout, paths=mode.paths, rng=np.random.default_rng(cfg.seed))
+def train_step(model, loss_fn, optimizer, x, y):
+    r"""One step of Algorithm 1 on the batch ``(x, y)``; returns ``(loss, parts)``.
+
+    forward (both networks, T steps) → L (Eq. 10) → backward (BPTT, Eq. 4) → update.
+    Raises :class:`TrainingDiverged` at the first NaN or inf, checked in this order: the
+    input batch, the loss, the gradients, the parameters after the update.
+    """
+    images = getattr(x, "data", x)   # a Tensor or an array
+    if not _all_finite([images]):
+        raise TrainingDiverged(f"the input batch holds {_n_bad(images)} NaN or inf value(s)")
+    try:
+        out = model(x)
+        total, parts = loss_fn(out.ann_logits, out.snn_logits, out.ann_feats, out.snn_feats, y)
+    except FloatingPointError as e:
+        raise TrainingDiverged(f"in the forward pass: {e}") from None
+    value = float(total.data)
+    if not math.isfinite(value):
+        raise TrainingDiverged(f"the loss is {value}")
+    optimizer.zero_grad()
+    total.backward()
+    if not _all_finite([p.grad for p in optimizer.params if p.grad is not None]):
+        raise TrainingDiverged(f"the gradient of {_first_bad(model, lambda p: p.grad)} is NaN or inf")
+    optimizer.step()
+    if not _all_finite([p.data for p in optimizer.params]):
+        raise TrainingDiverged(f"parameter {_first_bad(model, lambda p: p.data)} became NaN or "
+                               "inf in the update")
+    return value, parts
 
 
-def evaluate(model: JointNet, loader) -> dict:
-    """Test accuracy of each network's classifier (fractions) and SNN firing rates per layer."""
-    was_training = model.training
-    model.eval()
-    correct, rates, n = {}, {}, 0
-    with no_grad():
-        for x, y in loader:
-            out = model(x, paths=("snn",) if _teacher_only(model) else None)
-            for path, logits in (("ann", out.ann_logits), ("snn", out.snn_logits)):
-                if logits is not None:
-                    hit = int((logits[-1].data.argmax(axis=1) == y).sum())
-                    correct[path] = correct.get(path, 0) + hit
-            for name, r in model.firing_rates().items():
-                rates[name] = rates.get(name, 0.0) + r * len(y)
-            n += len(y)
-    model.train(was_training)
-    result = {f"{p}_acc": c / n for p, c in correct.items()}
-    result["rates"] = {k: v / n for k, v in rates.items()}
-    return result
+def _all_finite(arrays) -> bool:
+    """Whether every array holds finite values only (one host sync for all of them)."""
+    if not arrays:
+        return True
+    xp = get_array_module(arrays[0])
+    return bool(xp.stack([xp.isfinite(a).all() for a in arrays]).all())
 
 
-def _teacher_only(model) -> bool:
-    return getattr(model, "freeze_ann", False)
+def _n_bad(a) -> int:
+    return int((~get_array_module(a).isfinite(a)).sum())
 
 
-def train(cfg: TrainConfig, out_dir: str | None = None, resume: bool = False, log=print) -> dict:
-    """Train ``cfg`` into ``out_dir``; return the final metrics row (plus the history)."""
+def _first_bad(model, get) -> str:
+    """The name of the first parameter (definition order) whose ``get(p)`` is not finite."""
+    return next((f"{name} {tuple(p.shape)}" for name, p in model.named_parameters()
+                 if get(p) is not None and not _all_finite([get(p)])), "a parameter")
+
+
+@dataclass
+class Progress:
+    """Where a run stands: ``epoch`` epochs finished, ``step`` steps of the next one done,
+    the running ``sums`` of the loss parts over those steps (``n`` images), the training
+    ``seconds`` of the epoch, and one metrics row per finished epoch in ``history``."""
+
+    epoch: int = 0
+    step: int = 0
+    sums: dict = field(default_factory=dict)
+    seconds: float = 0.0
+    history: list = field(default_factory=list)
+
+    def add(self, loss: float, parts: dict, n: int, seconds: float) -> None:
+        for k, v in (("loss", loss), *parts.items()):
+            self.sums[k] = self.sums.get(k, 0.0) + v * n
+        self.sums["n"] = self.sums.get("n", 0) + n
+        self.step += 1
+        self.seconds += seconds
+
+    def means(self) -> dict:
+        """The epoch's mean of every loss part computed so far (a part never computed is
+        absent: ``kld`` with λ₁ = 0 is not a measured 0)."""
+        n = max(self.sums.get("n", 0), 1)
+        return {k: v / n for k, v in self.sums.items() if k != "n"}
+
+
+def train_epoch(model, loader, loss_fn, optimizer, progress: Progress, label: str = "",
+                stopped=lambda: None) -> None:
+    """Run :func:`train_step` over ``loader`` from step ``progress.step`` on (resuming
+    mid-epoch replays the same shuffle and skips what was done). After each step,
+    ``stopped()`` (a signal number or None) may end the epoch early with
+    :class:`~minijoint.joint.run.RunInterrupted`."""
+    loader.set_epoch(progress.epoch)
+    bar = ProgressBar(len(loader), label, stream=sys.stderr)
+    model.train()
+    for step, (x, y) in enumerate(loader):
+        if step < progress.step:
+            continue
+        t0 = time.perf_counter()
+        try:
+            value, parts = train_step(model, loss_fn, optimizer, x, y)
+        except TrainingDiverged as e:
+            bar.close()
+            raise TrainingDiverged(f"epoch {progress.epoch + 1}, step {step + 1}: {e}") from None
+        progress.add(value, parts, len(y), time.perf_counter() - t0)
+        bar.update(progress.step, {k: v for k, v in progress.means().items()
+                                   if k in ("loss", "ce", "kld", "norm")})
+        signum = stopped()
+        if signum:
+            bar.close()
+            raise RunInterrupted(signum)
+    bar.close()
+
+
+def train(cfg: TrainConfig | None = None, out_dir: str | None = None, resume: bool = False,
+          log=print, overwrite: bool = False) -> dict:
+    """Train ``cfg`` into the run folder ``out_dir`` (None: keep nothing on disk); return
+    the last epoch's metrics row, with the whole ``history``.
+
+    ``resume=True`` continues the run in ``out_dir`` exactly where its checkpoint stands;
+    ``cfg`` may then be None (the saved settings) or differ from them in ``epochs`` only,
+    to train on. A folder that holds a run is refused unless ``resume`` or ``overwrite``.
+    Ctrl-C, SIGTERM and SIGHUP stop at the next step boundary and save a checkpoint that
+    resumes exactly (:class:`~minijoint.joint.run.RunInterrupted`).
+    """
+    arrays = meta = None
     if resume:
         if out_dir is None:
             raise ValueError("resume needs the run folder (--out)")
-        arrays, meta = load_checkpoint(os.path.join(out_dir, CHECKPOINT))
-        cfg = TrainConfig.from_dict(meta["config"])
-    cfg.validate()
-    with backend.using_backend(cfg.backend), backend.default_dtype(np.dtype(cfg.dtype)):
-        return _train(cfg, out_dir, arrays if resume else None, meta if resume else None, log)
+        run, cfg, arrays, meta = RunFolder.resume(out_dir, cfg, log)
+    else:
+        if cfg is None:
+            raise ValueError("train: pass a TrainConfig (or resume=True with a run folder)")
+        cfg.validate()
+        run = RunFolder.start(out_dir, log, overwrite=overwrite) if out_dir else None
+    try:
+        with backend.using_backend(cfg.backend), backend.default_dtype(np.dtype(cfg.dtype)):
+            return _fit(cfg, run, arrays, meta, log)
+    finally:
+        if run is not None:
+            run.close()
 
 
-def _train(cfg, out_dir, arrays, meta, log):
-    (x_tr, y_tr), (x_te, y_te), info = load_dataset(cfg.dataset, cfg.data_path)
-    x_tr, y_tr = _as_run_dtype(x_tr[:cfg.limit_train], cfg), y_tr[:cfg.limit_train]
-    x_te, y_te = _as_run_dtype(x_te[:cfg.limit_test], cfg), y_te[:cfg.limit_test]
-    augment = cfg.augment if cfg.augment is not None else cfg.dataset != "digits"
-    # a last batch of one image would give BN a single value per channel in the 1x1 stages
-    train_loader = DataLoader(x_tr, y_tr, cfg.batch_size, shuffle=True, seed=cfg.seed,
-                              drop_last=len(x_tr) % cfg.batch_size == 1,
-                              augment=cifar_augment() if augment else None)
-    test_loader = DataLoader(x_te, y_te, 256, shuffle=False)
+def _fit(cfg, run, arrays, meta, log):
+    train_loader, test_loader, info = make_loaders(cfg)
     mode = get_mode(cfg.mode)
     model = build_model(cfg, info)
     if mode.frozen_teacher:
-        _load_teacher(model, cfg, out_dir, log)
+        _load_teacher(model, cfg, run, log)
     params = model.snn_parameters() if mode.frozen_teacher else model.parameters()
     opt = (Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay) if cfg.optimizer == "adam"
            else SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay))
     sched = CosineAnnealing(opt, T_max=cfg.epochs)
     loss_fn = mode.loss(cfg.lambda_kld, cfg.lambda_norm, cfg.temperature)
-    state = {"epoch": 0, "step": 0, "sums": {}, "seconds": 0.0, "history": []}
-    if arrays is not None:
-        _restore(model, opt, sched, arrays, meta, state)
-        log(f"resuming {out_dir} at epoch {state['epoch'] + 1}, step {state['step']}")
-    if out_dir:
-        os.makedirs(out_dir, exist_ok=True)
-        _write_json(os.path.join(out_dir, "config.json"), cfg.to_dict())
-    log(f"training {cfg.mode} on {cfg.dataset} ({len(x_tr)} train / {len(x_te)} test): "
-        f"{cfg.model} width {cfg.width}, T={cfg.T}, {cfg.epochs} epochs, {cfg.backend}")
-    save = (lambda: _save(out_dir, model, opt, sched, cfg, state)) if out_dir else (lambda: None)
+    progress = Progress()
+    if meta is not None:
+        _restore(model, opt, sched, arrays, meta, progress)
+        sched.T_max = cfg.epochs   # equal unless --epochs grew: re-plan the cosine over it
+        opt.lr = sched.lr
+        log(f"resuming {run.path} at epoch {progress.epoch + 1}, step {progress.step}")
+    if progress.epoch >= cfg.epochs:
+        log(f"the run in {run.path} has finished its {cfg.epochs} epochs; pass a larger "
+            "--epochs to train on")
+    else:
+        log(f"training {cfg.mode} on {cfg.dataset} ({len(train_loader.x)} train / "
+            f"{len(test_loader.x)} test): {cfg.model} width {cfg.width}, T={cfg.T}, "
+            f"{cfg.epochs} epochs, {cfg.backend}")
+
+    def save():
+        if run is not None:
+            run.save(*_snapshot(model, opt, sched, cfg, progress))
+
     try:
-        with _ctrl_c_at_step_boundary() as interrupted:
-            _epochs(model, train_loader, test_loader, loss_fn, opt, sched, cfg, state, log, save,
-                    out_dir, interrupted)
-    except _ForcedInterrupt:
-        log(f"\ninterrupted twice: the checkpoint in {out_dir} is the last one saved")
-        raise
-    except KeyboardInterrupt:
+        with stop_at_step_boundary() as stopped:
+            while progress.epoch < cfg.epochs:
+                lr = opt.lr
+                train_epoch(model, train_loader, loss_fn, opt, progress,
+                            f"epoch {progress.epoch + 1}/{cfg.epochs}", stopped)
+                sched.step()
+                ev = evaluate(model, test_loader)
+                progress.history.append(_metrics_row(progress, ev, lr))
+                log("  test accuracy " + _accuracies(ev) + f" ({progress.seconds:.1f}s training)")
+                progress.epoch, progress.step, progress.sums, progress.seconds = progress.epoch + 1, 0, {}, 0.0
+                save()
+                if run is not None:   # curves.png takes ~0.5 s: redrawn every 5 epochs and at the end
+                    run.write_metrics(progress.history, curves=progress.epoch == cfg.epochs
+                                      or progress.epoch % 5 == 0)
+                signum = stopped()
+                if signum:
+                    raise RunInterrupted(signum)
+    except TrainingDiverged as e:
+        where = run.describe_checkpoint() if run else "Nothing was saved (no run folder)."
+        raise TrainingDiverged(f"{e}. {where} Try a lower --lr, or check the data.") from None
+    except KeyboardInterrupt as e:
+        signum = getattr(e, "signum", None)
+        what = signal_name(signum) if signum else "interrupted"
+        if run is None or e.__class__.__name__ == "ForcedInterrupt":
+            log(f"\n{what}: stopped at once; " + (run.describe_checkpoint() if run else "nothing saved"))
+            raise
         save()
-        if out_dir:
-            write_metrics(out_dir, state["history"])
-        log(f"\ninterrupted: checkpoint saved at epoch {state['epoch'] + 1}, step {state['step']}; "
-            f"continue with --resume --out {out_dir}" if out_dir else "\ninterrupted")
+        run.write_metrics(progress.history)
+        log(f"\n{what}: checkpoint saved at epoch {progress.epoch + 1}, step {progress.step}; "
+            f"continue with --resume --out {run.path}")
         raise
-    final = dict(state["history"][-1]) if state["history"] else {}
-    final["history"] = state["history"]
-    accs = ", ".join(f"{p.upper()} {final[f'{p}_acc']:.2%}" for p in ("ann", "snn") if f"{p}_acc" in final)
-    log(f"test accuracy: {accs}")
+    final = dict(progress.history[-1]) if progress.history else {}
+    final["history"] = progress.history
+    if progress.history:
+        log(f"test accuracy: {_accuracies(final)}")
     return final
 
 
-class _ForcedInterrupt(KeyboardInterrupt):
-    """A second Ctrl-C: stop at once, mid-step, saving nothing."""
+def _accuracies(ev) -> str:
+    return ", ".join(f"{p.upper()} {ev[f'{p}_acc']:.2%}" for p in ("ann", "snn") if f"{p}_acc" in ev)
 
 
-@contextlib.contextmanager
-def _ctrl_c_at_step_boundary():
-    """Hold a Ctrl-C until the training step under way has finished, so that the checkpoint
-    saved then is exactly the state between two steps (a forward cut short would already
-    have moved BN's running statistics). Yields a function that says whether Ctrl-C was
-    pressed; a second Ctrl-C interrupts at once."""
-    if threading.current_thread() is not threading.main_thread():
-        yield lambda: False
-        return
-    pressed = []
-
-    def handler(signum, frame):
-        if pressed:
-            raise _ForcedInterrupt
-        pressed.append(signum)
-
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
-        yield lambda: bool(pressed)
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-def _epochs(model, train_loader, test_loader, loss_fn, opt, sched, cfg, state, log, save,
-            out_dir, interrupted):
-    while state["epoch"] < cfg.epochs:
-        _run_epoch(model, train_loader, loss_fn, opt, cfg, state, log, interrupted)
-        sched.step()
-        ev = evaluate(model, test_loader)
-        row = _metrics_row(state, ev)
-        log("  test accuracy " + ", ".join(f"{p.upper()} {ev[f'{p}_acc']:.2%}" for p in ("ann", "snn")
-                                           if f"{p}_acc" in ev) + f" ({row['seconds']:.1f}s training)")
-        state["history"].append(row)
-        state.update(epoch=state["epoch"] + 1, step=0, sums={}, seconds=0.0)
-        save()
-        if out_dir:  # curves.png takes ~0.5 s: redrawn every 5 epochs and at the end
-            last = state["epoch"] == cfg.epochs
-            write_metrics(out_dir, state["history"], curves=last or state["epoch"] % 5 == 0)
-        if interrupted():
-            raise KeyboardInterrupt
-
-
-def _run_epoch(model, loader, loss_fn, opt, cfg, state, log, interrupted):
-    epoch = state["epoch"]
-    loader.set_epoch(epoch)
-    bar = ProgressBar(len(loader), f"epoch {epoch + 1}/{cfg.epochs}", stream=sys.stderr)
-    model.train()
-    sums = state["sums"]
-    for step, (x, y) in enumerate(loader):
-        if step < state["step"]:
-            continue  # resuming mid-epoch: the shuffle and augmentation replay identically
-        t0 = time.perf_counter()
-        out = model(x)
-        try:
-            total, parts = loss_fn(out.ann_logits, out.snn_logits, out.ann_feats, out.snn_feats, y)
-        except FloatingPointError as e:
-            raise TrainingDiverged(f"epoch {epoch + 1}, step {step + 1}: {e}; "
-                                   "the last good checkpoint is kept") from None
-        value = float(total.data)
-        if not math.isfinite(value):
-            raise TrainingDiverged(f"the loss is {value} at epoch {epoch + 1}, step {step + 1}; "
-                                   "the last good checkpoint is kept (try a lower --lr)")
-        opt.zero_grad()
-        total.backward()
-        opt.step()
-        for k, v in (("loss", value), *parts.items()):
-            sums[k] = sums.get(k, 0.0) + v * len(y)
-        sums["n"] = sums.get("n", 0) + len(y)
-        state["step"] = step + 1
-        state["seconds"] += time.perf_counter() - t0
-        bar.update(step + 1, {k: sums[k] / sums["n"] for k in ("loss", "ce", "kld", "norm")})
-        if interrupted():
-            bar.close()
-            raise KeyboardInterrupt
-    bar.close()
-
-
-def _metrics_row(state, ev) -> dict:
-    sums = state["sums"]
-    n = max(sums.get("n", 0), 1)
-    row = {"epoch": state["epoch"] + 1}
-    row.update({k: sums.get(k, 0.0) / n for k in ("loss", "ce", "kld", "norm", "ce_ann", "ce_snn")})
+def _metrics_row(progress, ev, lr) -> dict:
+    """One row of ``metrics.csv``; a loss part that was not computed is None (blank)."""
+    means = progress.means()
+    row = {"epoch": progress.epoch + 1, "lr": lr}
+    row.update({k: means.get(k) for k in ("loss", "ce", "kld", "norm", "ce_ann", "ce_snn")})
     row.update({k: ev[k] for k in ("ann_acc", "snn_acc") if k in ev})
     row.update({f"rate_{k}": v for k, v in ev["rates"].items()})
-    row["seconds"] = state["seconds"]
+    row["seconds"] = progress.seconds
     return row
 
 
-def _save(out_dir, model, opt, sched, cfg, state):
+_PROGRESS = ("epoch", "step", "sums", "seconds", "history")
+
+
+def _snapshot(model, opt, sched, cfg, progress):
+    """(arrays, meta) of a checkpoint: the model's state, the optimizer's, the schedule's,
+    the config and the progress."""
     arrays = {f"model/{k}": v for k, v in model.state_dict().items()}
     meta = {"config": cfg.to_dict(), "optim": opt.state_dict(), "sched": sched.state_dict(),
-            **{k: state[k] for k in ("epoch", "step", "sums", "seconds", "history")}}
-    save_checkpoint(os.path.join(out_dir, CHECKPOINT), arrays, meta)
+            **{k: getattr(progress, k) for k in _PROGRESS}}
+    return arrays, meta
 
 
-def _restore(model, opt, sched, arrays, meta, state):
+def _restore(model, opt, sched, arrays, meta, progress):
     load_model_state(model, arrays)
     opt.load_state_dict(meta["optim"])
     sched.load_state_dict(meta["sched"])
-    for k in ("epoch", "step", "sums", "seconds", "history"):
-        state[k] = meta[k]
+    for k in _PROGRESS:
+        setattr(progress, k, meta[k])
 
 
-def load_model_state(model, arrays) -> None:
-    """Load ``model/…`` arrays of a checkpoint, with a clear error for another architecture."""
-    sd = {k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")}
-    try:
-        model.load_state_dict(sd)
-    except (KeyError, ValueError) as e:
-        raise CheckpointError(f"the checkpoint does not fit this model (another architecture, "
-                              f"width, mode or dataset?): {e}") from None
-
-
-def _load_teacher(model, cfg, out_dir, log):
-    """kd: load (or first train) the ANN teacher, then freeze it."""
+def _load_teacher(model, cfg, run, log):
+    """kd: load the ANN teacher (``--teacher``, or ``teacher/`` inside the run folder, trained
+    there first when missing or resumed when unfinished), then freeze it."""
     path = cfg.teacher
     if path is None:
-        if out_dir is None:
+        if run is None:
             raise ValueError("kd mode needs a trained ANN: pass --teacher CHECKPOINT or --out DIR")
-        teacher_dir = os.path.join(out_dir, "teacher")
+        teacher_dir = os.path.join(run.path, "teacher")
         path = os.path.join(teacher_dir, CHECKPOINT)
+        tcfg = TrainConfig.from_dict({**cfg.to_dict(), "mode": "ann", "teacher": None})
         if not os.path.exists(path):
             log(f"kd mode needs a trained ANN teacher: training one first (mode ann) in {teacher_dir}")
-            tcfg = TrainConfig.from_dict({**cfg.to_dict(), "mode": "ann", "teacher": None})
-            _train(tcfg, teacher_dir, None, None, log)
+            train(tcfg, teacher_dir, log=log)
+        elif load_checkpoint(path)[1].get("epoch", 0) < tcfg.epochs:
+            log(f"the ANN teacher in {teacher_dir} is unfinished: resuming it first")
+            train(None, teacher_dir, resume=True, log=log)
     arrays, meta = load_checkpoint(path)
-    if meta["config"]["mode"] != "ann":
-        raise CheckpointError(f"kd teacher {path} is a {meta['config']['mode']!r} run, expected 'ann'")
+    tc = meta.get("config")
+    if tc is None or tc.get("mode") != "ann":
+        raise CheckpointError(f"kd teacher {path} is {'a ' + repr(tc['mode']) if tc else 'not a'} "
+                              "training run; expected a trained 'ann' run")
     names = model.ann_state_names()
     sd = {k[len("model/"):]: v for k, v in arrays.items() if k[len("model/"):] in names}
     missing = sorted(names - set(sd))
+    about = (f"kd teacher {path} (a {tc.get('model')} of width {tc.get('width')} on "
+             f"{tc.get('dataset')}) does not fit this {cfg.model} of width {cfg.width} on {cfg.dataset}")
     if missing:
-        raise CheckpointError(f"kd teacher {path} does not fit this model: missing {missing[:5]}")
-    model.load_state_dict(sd, strict=False)
+        raise CheckpointError(f"{about}: it lacks {missing[:3]}")
+    try:
+        model.load_state_dict(sd, strict=False)
+    except (KeyError, ValueError) as e:
+        raise CheckpointError(f"{about}: {e}") from None
     model.freeze_ann = True
 
 
-def _write_json(path, obj):
-    import json
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2)
-    os.replace(tmp, path)
-
-
-def load_trained(path: str):
-    """``(model, cfg, test_loader)`` from a checkpoint: the model rebuilt from its saved
-    config, its weights and BN statistics loaded, in eval mode on the config's backend."""
-    arrays, meta = load_checkpoint(path)
-    cfg = TrainConfig.from_dict(meta["config"]).validate()
-    with backend.using_backend(cfg.backend), backend.default_dtype(np.dtype(cfg.dtype)):
-        _, (x_te, y_te), info = load_dataset(cfg.dataset, cfg.data_path)
-        x_te, y_te = _as_run_dtype(x_te[:cfg.limit_test], cfg), y_te[:cfg.limit_test]
-        model = build_model(cfg, info)
-        load_model_state(model, arrays)
-        if get_mode(cfg.mode).frozen_teacher:
-            model.freeze_ann = True
-        loader = DataLoader(x_te, y_te, 256, shuffle=False)
-    model.eval()
-    return model, cfg, loader
-
-
-def evaluate_checkpoint(path: str) -> dict:
-    """Test accuracies and firing rates of a saved run (``python -m minijoint eval``)."""
-    model, cfg, loader = load_trained(path)
-    with backend.default_dtype(np.dtype(cfg.dtype)):
-        return evaluate(model, loader)
-
-
-def _as_run_dtype(x, cfg):
-    """Images in the run's float dtype (the loaders give float32; ``--dtype float64`` trains
-    in float64 end to end)."""
-    return x.astype(cfg.dtype, copy=False)
-
-
-def _side(size) -> int:
-    """The side of a square image from an int or an (H, W) pair."""
-    if isinstance(size, (tuple, list)):
-        if size[0] != size[1]:
-            raise ValueError(f"the networks take square images, got {size[0]}x{size[1]}")
-        return int(size[0])
-    return int(size)

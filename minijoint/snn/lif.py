@@ -97,6 +97,7 @@ def lif_forward(c, tau, v_th, surrogate, smooth=False):
 
     One buffer ``u`` (N, ...) is reused across steps; ``u_pre`` is kept for every step
     because the backward needs it. Spiking: y ∈ {0, 1}; smooth: y = P(u_pre).
+    A NaN or inf in ``c`` raises ``FloatingPointError`` naming the first such time step.
     """
     surrogate = _check("lif_forward", c, tau, v_th, surrogate)
     xp = get_array_module(c)
@@ -113,6 +114,15 @@ def lif_forward(c, tau, v_th, surrogate, smooth=False):
             xp.greater_equal(u_pre[t], v_th, out=y[t])   # yᵗ = H(u_preᵗ − V_th)
         xp.multiply(u_pre[t], y[t], out=u)       # uᵗ = u_preᵗ·(1 − yᵗ)
         xp.subtract(u_pre[t], u, out=u)
+    # NaN would read as "no spike" and ±inf as a spike: a NaN or inf anywhere in c leaves
+    # u NaN from that step on (inf − inf·1, −inf − (−inf)·0), so one check of the last u
+    # finds it (one host sync per call instead of T).
+    if not bool(xp.isfinite(u).all()):
+        bad = ~xp.isfinite(c.reshape(c.shape[0], -1)).all(axis=1)
+        where = (f"the input current c holds NaN or inf (first at time step t = "
+                 f"{int(bad.argmax()) + 1} of {c.shape[0]})" if bool(bad.any())
+                 else "the membrane potential overflowed")
+        raise FloatingPointError(f"lif: {where}; spikes of a non-finite potential are undefined")
     return y, u_pre
 
 
