@@ -189,10 +189,6 @@ def _fit(cfg, run, arrays, meta, log):
     if progress.epoch >= cfg.epochs:
         log(f"the run in {run.path} has finished its {cfg.epochs} epochs; pass a larger "
             "--epochs to train on")
-    else:
-        log(f"training {cfg.mode} on {cfg.dataset} ({len(train_loader.x)} train / "
-            f"{len(test_loader.x)} test): {cfg.model} width {cfg.width}, T={cfg.T}, "
-            f"{cfg.epochs} epochs, {cfg.backend}")
 
     def save():
         if run is not None:
@@ -200,6 +196,11 @@ def _fit(cfg, run, arrays, meta, log):
 
     try:
         with stop_at_step_boundary() as stopped:
+            # said only once signals are caught: from this line on, a stop saves
+            if progress.epoch < cfg.epochs:
+                log(f"training {cfg.mode} on {cfg.dataset} ({len(train_loader.x)} train / "
+                    f"{len(test_loader.x)} test): {cfg.model} width {cfg.width}, T={cfg.T}, "
+                    f"{cfg.epochs} epochs, {cfg.backend}")
             while progress.epoch < cfg.epochs:
                 lr = opt.lr
                 train_epoch(model, train_loader, loss_fn, opt, progress,
