@@ -32,6 +32,8 @@ class ProgressBar:
             self.stream.flush()
 
     def close(self) -> None:
+        if not self.text:   # stopped before the first step: nothing to finish
+            return
         self.stream.write(("\r" if self.tty else "") + self.text + "\n")
         self.stream.flush()
 
