@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 
 from .joint.config import DATASETS, MODELS, SURROGATES, TrainConfig
@@ -86,7 +87,9 @@ def _config(args, base: TrainConfig = _D) -> TrainConfig:
 
 
 def make_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m minijoint", description=__doc__,
+    # `minijoint ...` (the installed command) or `python -m minijoint ...`, as it was typed
+    prog = "minijoint" if os.path.basename(sys.argv[0]) == "minijoint" else "python -m minijoint"
+    p = argparse.ArgumentParser(prog=prog, description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train one mode; writes a run folder",
@@ -191,7 +194,6 @@ def _dispatch(args) -> int:
             print(f"error: could not write {path}: {why}", file=sys.stderr)
         return 1 if failed else 0
     elif args.command == "figures":
-        import os
         from .figures import make_figures
         for p in make_figures(args.run_dir, args.out or os.path.join(args.run_dir, "figures")):
             print(p)

@@ -58,10 +58,22 @@ def test_energy_refuses_a_bad_batch_count(tmp_path, capsys):
     assert "--batches must be >= 1" in capsys.readouterr().err
 
 
-def test_eval_takes_a_run_folder(tmp_path, capsys):
-    train(TINY, str(tmp_path), log=quiet)
-    assert main(["eval", str(tmp_path)]) == 0
+def test_eval_takes_a_run_folder_and_figures_stay_inside_it(tmp_path, capsys, monkeypatch):
+    train(TINY, str(tmp_path / "run"), log=quiet)
+    assert main(["eval", str(tmp_path / "run")]) == 0
     assert "SNN test accuracy" in capsys.readouterr().out
+    monkeypatch.chdir(tmp_path)   # the default used to be the current folder's docs/
+    assert main(["figures", "run"]) == 0
+    assert "membrane.png" in os.listdir(tmp_path / "run" / "figures")
+    assert not (tmp_path / "docs").exists()
+
+
+def test_every_cli_argument_has_help():
+    import argparse
+    from minijoint.cli import make_parser
+    sub = next(a for a in make_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    missing = [f"{name}: {a.dest}" for name, p in sub.choices.items() for a in p._actions if not a.help]
+    assert missing == []
 
 
 def test_mixed_dtypes_fail_in_the_forward_naming_both_operands():
