@@ -28,7 +28,8 @@ from .build import (build_model, evaluate, evaluate_checkpoint, load_model_state
 from .checkpoint import CheckpointError, load_checkpoint
 from .config import TrainConfig
 from .modes import get_mode
-from .run import CHECKPOINT, RunFolder, RunInterrupted, signal_name, stop_at_step_boundary
+from .run import (CHECKPOINT, ForcedInterrupt, RunFolder, RunInterrupted, signal_name,
+                  stop_at_step_boundary)
 from .runlog import ProgressBar
 
 __all__ = ["train", "train_step", "train_epoch", "evaluate", "build_model", "load_trained",
@@ -104,6 +105,11 @@ class Progress:
         self.sums["n"] = self.sums.get("n", 0) + n
         self.step += 1
         self.seconds += seconds
+
+    def end_epoch(self, row: dict) -> None:
+        """Keep the finished epoch's metrics row and start the next epoch."""
+        self.history.append(row)
+        self.epoch, self.step, self.sums, self.seconds = self.epoch + 1, 0, {}, 0.0
 
     def means(self) -> dict:
         """The epoch's mean of every loss part computed so far (a part never computed is
@@ -207,9 +213,8 @@ def _fit(cfg, run, arrays, meta, log):
                             f"epoch {progress.epoch + 1}/{cfg.epochs}", stopped)
                 sched.step()
                 ev = evaluate(model, test_loader)
-                progress.history.append(_metrics_row(progress, ev, lr))
                 log("  test accuracy " + _accuracies(ev) + f" ({progress.seconds:.1f}s training)")
-                progress.epoch, progress.step, progress.sums, progress.seconds = progress.epoch + 1, 0, {}, 0.0
+                progress.end_epoch(_metrics_row(progress, ev, lr))
                 save()
                 if run is not None:   # curves.png takes ~0.5 s: redrawn every 5 epochs and at the end
                     run.write_metrics(progress.history, curves=progress.epoch == cfg.epochs
@@ -223,7 +228,7 @@ def _fit(cfg, run, arrays, meta, log):
     except KeyboardInterrupt as e:
         signum = getattr(e, "signum", None)
         what = signal_name(signum) if signum else "interrupted"
-        if run is None or e.__class__.__name__ == "ForcedInterrupt":
+        if run is None or isinstance(e, ForcedInterrupt):
             log(f"\n{what}: stopped at once; " + (run.describe_checkpoint() if run else "nothing saved"))
             raise
         save()
