@@ -29,19 +29,22 @@
 #
 # Eq. 4 is compact: the membrane carries each step's potential into the next (Eq. 1), so
 # ∂L/∂u_preᵗ also collects the influence of u_preᵗ on all *later* steps. Written out, for
-# t = T..1 with ḡu^T = 0 and s the surrogate (Eq. 5):
+# t = T..1, with s the surrogate (Eq. 5) and ḡuᵗ = ∂L/∂uᵗ:
 #
-# | factor | formula | `LIFTrace` field |
+# | factor | formula | `LIFTrace` field, row t |
 # |---|---|---|
-# | upstream ∂L/∂yᵗ | from the layers above | `gy` |
-# | ∂yᵗ/∂u_preᵗ | s(u_preᵗ) | `s` |
-# | ∂uᵗ/∂u_preᵗ (reset, Eq. 2) | (1 − yᵗ) − u_preᵗ·s(u_preᵗ) | `du_dupre` |
-# | ∂L/∂u_preᵗ | gyᵗ·sᵗ + ḡuᵗ·∂uᵗ/∂u_preᵗ | `g_upre` |
-# | ∂L/∂cᵗ (∂u_pre/∂c = 1) | = ∂L/∂u_preᵗ | `gc` |
-# | ∂L/∂uᵗ⁻¹ (leak, Eq. 1) | τ·∂L/∂u_preᵗ | `gu` |
+# | upstream ∂L/∂yᵗ | from the layers above | `gy[t]` |
+# | ∂yᵗ/∂u_preᵗ | s(u_preᵗ) | `s[t]` |
+# | ∂uᵗ/∂u_preᵗ (reset, Eq. 2) | (1 − yᵗ) − u_preᵗ·s(u_preᵗ) | `du_dupre[t]` |
+# | ∂L/∂uᵗ (leak, Eq. 1: uᵗ enters u_preᵗ⁺¹ = τ·uᵗ + cᵗ⁺¹) | τ·∂L/∂u_preᵗ⁺¹, and 0 at t = T | `gu[t]` |
+# | ∂L/∂u_preᵗ | gyᵗ·sᵗ + ḡuᵗ·∂uᵗ/∂u_preᵗ | `g_upre[t]` |
+# | ∂L/∂cᵗ (∂u_pre/∂c = 1) | = ∂L/∂u_preᵗ | `gc[t]` |
 #
-# and finally ḡW = Σₜ ḡcᵗ · xᵗᵀ, since ∂cᵗ/∂W = xᵗ. minijoint's LIF op runs exactly this
-# recursion in `lif_backward`, which returns every factor per step as a `LIFTrace`.
+# Row t of `gu` is one step *behind* the row of `g_upre` it comes from:
+# `gu[t] = τ·g_upre[t+1]`. The recursion walks backwards: ∂L/∂u_preᵗ⁺¹ gives ḡuᵗ, which
+# gives ∂L/∂u_preᵗ, and so on down to t = 1. Finally ḡW = Σₜ ḡcᵗ · xᵗᵀ, since
+# ∂cᵗ/∂W = xᵗ. minijoint's LIF op runs exactly this recursion in `lif_backward`, which
+# returns every factor per step as a `LIFTrace`.
 
 # %%
 # %matplotlib inline
@@ -167,7 +170,8 @@ print(f"spiking mode, W{j}: finite difference {fd_spiking:.3g}, "
 # %% [markdown]
 # In **smooth mode** the neuron fires y = P(u_pre) instead of a spike, with P the primitive of
 # the surrogate (notebook 2). Then s = P′ is the true derivative, the same recursion is the
-# *exact* gradient of this smooth network, and central differences must agree to ~1e-7.
+# *exact* gradient of this smooth network, and central differences must agree up to their
+# own truncation and rounding error (the check at the end asks for 1e-6, relative).
 # Sigmoid(α = 4) has no kinks, so every W is safe to test.
 
 # %%
@@ -245,9 +249,10 @@ ax.legend(fontsize="x-small")
 plt.show()
 
 # %% [markdown]
-# Here the two gradients point almost the same way: each step back multiplies the temporal
-# path by τ, so with τ = 0.25 it is weak next to the direct terms gyᵗ·sᵗ. How much the reset
-# term turns ḡW depends on τ (and on the data); measure rather than assume:
+# Here the two gradients point almost the same way (the cosine printed above; the checks
+# ask for more than 0.95): each step back multiplies the temporal path by τ, so with
+# τ = 0.25 it is weak next to the direct terms gyᵗ·sᵗ. How much the reset term turns ḡW
+# depends on τ (and on the data); measure rather than assume:
 
 # %%
 def detach_cosine(tau):
@@ -265,10 +270,11 @@ for tau, cos in cosines.items():
           f"angle {np.degrees(np.arccos(min(cos, 1.0))):.1f}°")
 
 # %% [markdown]
-# Detaching keeps the gradient's direction roughly and saves a multiply, but it is no
-# longer the derivative of the network we run: in smooth mode (right panel above) the exact
-# BPTT matches finite differences to ~1e-9 while the detached one is off by ~1e-2, and the
-# gradient checker rejects it.
+# At every τ above, detaching keeps the gradient's direction roughly (cosines above 0.9,
+# checked at the end) and saves a multiply, but it is no longer the derivative of the
+# network we run: in smooth mode (right panel above) the exact BPTT matches finite
+# differences to rounding, while the detached one is off by far more (both printed below),
+# and the gradient checker rejects it.
 
 # %%
 try:
@@ -277,6 +283,9 @@ try:
 except GradcheckError as e:
     detached_error = e
     print("GradcheckError:", e)
+err_detached_fd = np.abs(gW_smooth_detached - fd_smooth).max() / np.abs(fd_smooth).max()
+print(f"smooth mode, max |ḡW − finite difference| / max |FD|: exact BPTT {err_smooth_fd:.1e}, "
+      f"reset detached {err_detached_fd:.1e}")
 
 # %% [markdown]
 # minijoint keeps the reset in the gradient by default (`detach_reset=False`), as the
@@ -286,13 +295,16 @@ except GradcheckError as e:
 # ## Checks
 
 # %%
-# The trace's fields are the table's formulas.
+# The trace's fields are the table's formulas; gu[t] = ∂L/∂uᵗ = τ·∂L/∂u_preᵗ⁺¹ sits one
+# row behind the g_upre it comes from, and is 0 at t = T.
 s_check = Rectangle().grad(u_pre, V_TH)
 assert np.array_equal(trace.s, s_check)
 assert np.allclose(trace.du_dupre, (1 - y_sp) - u_pre * s_check)
 assert np.allclose(trace.g_upre, trace.gy * trace.s + trace.gu * trace.du_dupre)
 assert np.allclose(trace.gu[:-1], TAU * trace.g_upre[1:]) and np.all(trace.gu[-1] == 0)
 assert trace.gc is trace.g_upre
+# gy is the same at every step: the readout averages over t (Eq. 3)
+assert np.allclose(trace.gy, trace.gy[:1])
 
 # %%
 # Eq. 4 reassembled by hand equals the engine's ∂L/∂W, with and without the reset term.
@@ -307,7 +319,12 @@ assert fd_spiking == 0.0 and abs(W.grad[j]) > 1e-4
 assert err_smooth_fd < 1e-6 and err_smooth_check < 1e-5
 # Detaching the reset: same forward, different gradient, not the smooth network's gradient.
 assert loss.item() == loss_d.item()
-assert not np.allclose(W.grad, W_d.grad) and cosine > 0.5
+assert not np.allclose(W.grad, W_d.grad) and cosine > 0.95
+# the angle depends on τ, but the direction stays roughly the same at every τ tried
+assert all(cos > 0.9 for cos in cosines.values())
+assert max(cosines.values()) - min(cosines.values()) > 1e-3
+# in smooth mode the detached gradient misses the finite differences by orders of magnitude more
+assert err_detached_fd > 1e3 * err_smooth_fd
 assert np.all(tr_d.du_dupre == 1 - y_sp)
 assert detached_error is not None
 print("all checks passed")
