@@ -89,12 +89,15 @@ if not GPU:
 # pixels of one 32×32 image — and `labels`. It returns float32 images (N, 3, 32, 32) in
 # [0, 1] and int64 labels.
 #
-# Set `CIFAR_PATH` to use the real files. Without them we write a stand-in folder of 12
-# synthetic images per file (a coloured bar whose position and colour depend on the class)
-# in exactly that format, and load it with the same function.
+# Set `CIFAR_PATH` to use the real files. Without them we write a stand-in folder of
+# `STANDIN_PER_FILE` synthetic images per file (a coloured bar whose position and colour
+# depend on the class) in exactly that format, and load it with the same function.
 
 # %%
-def write_standin_cifar(root, per_file=12, seed=0):
+STANDIN_PER_FILE = 12
+
+
+def write_standin_cifar(root, per_file=STANDIN_PER_FILE, seed=0):
     """A folder cifar-10-batches-py/ in the official format, with synthetic images."""
     rng = np.random.default_rng(seed)
     folder = os.path.join(root, "cifar-10-batches-py")
@@ -123,8 +126,8 @@ else:
         print("load_cifar10 without the files says:\n" + str(err) + "\n")
     workdir = tempfile.TemporaryDirectory(prefix="minijoint-09-")
     cifar_root, REAL_CIFAR = write_standin_cifar(workdir.name), False
-    skipped.append("real CIFAR-10 (CIFAR_PATH not set): used a 72-image synthetic stand-in "
-                   "in the official file format")
+    skipped.append(f"real CIFAR-10 (CIFAR_PATH not set): used a {6 * STANDIN_PER_FILE}-image "
+                   f"synthetic stand-in in the official file format")
 
 t0 = time.perf_counter()
 (x_train, y_train), (x_test, y_test) = load_cifar10(cifar_root)
@@ -135,12 +138,14 @@ print(f"{'CIFAR-10' if REAL_CIFAR else 'stand-in'} from {cifar_root}: "
 # %% [markdown]
 # ## 3. The CIFAR augmentation
 #
-# Section 5.1 of the paper (and SPEC §7): each training batch is randomly cropped to 32×32
-# after zero-padding 4 pixels on every side (a shift of up to ±4 pixels), then mirrored
+# The paper's Section 5.1 does not name its augmentation; minijoint uses the standard CIFAR
+# recipe (docs/method.md §7): each training batch is randomly cropped to 32×32 after
+# zero-padding 4 pixels on every side (a shift of up to ±4 pixels), then mirrored
 # left–right with probability ½. `cifar_augment()` does both on a whole batch at once, on
 # the active backend; the random numbers are drawn on the host, so a NumPy and a CuPy run
-# with the same seed augment identically. `train` switches it on for CIFAR by itself
-# (`augment=None` means "on for CIFAR, off for digits").
+# with the same seed augment identically (a GPU test checks it:
+# `tests/test_data.py::test_gpu_loader_and_augmentation_match_numpy`). `train` switches
+# it on for CIFAR by itself (`augment=None` means "on for CIFAR, off for digits").
 
 # %%
 batch = x_train[:6]
@@ -237,26 +242,42 @@ fig
 # %% [markdown]
 # ## 5. The same `train` call on the CIFAR path
 #
-# One epoch on the first images of the CIFAR folder (the stand-in, or the real one): the
-# CIFAR loader, the augmentation, the 32×32 ResNet-18 and the joint loss, end to end on
-# the CPU. Only the config differs from notebook 7.
+# One epoch on at most the first `limit_train` training images of the CIFAR folder (the
+# stand-in holds fewer than that; the real one many more): the CIFAR loader, the
+# augmentation, the 32×32 ResNet-18 and the joint loss, end to end on the CPU. Only the
+# config differs from notebook 7. The printed counts are those `train` reports using.
 
 # %%
 cfg = TrainConfig(mode="full", dataset="cifar10", data_path=cifar_root, model="resnet18",
                   width=4 if FAST else 8, T=4, epochs=1, batch_size=16,
                   limit_train=32 if FAST else 256, limit_test=16 if FAST else 256, seed=0)
 runs = tempfile.TemporaryDirectory(prefix="minijoint-09-runs-")
+train_log = []
+
+
+def log_and_keep(*args, **kwargs):
+    train_log.append(" ".join(str(a) for a in args))
+    print(*args, **kwargs)
+
+
 t0 = time.perf_counter()
-cifar_result = train(cfg, os.path.join(runs.name, "full-cifar10"))
+cifar_result = train(cfg, os.path.join(runs.name, "full-cifar10"), log=log_and_keep)
 cifar_seconds = time.perf_counter() - t0
-print(f"one epoch on {cfg.limit_train} images: {cifar_seconds:.1f} s")
+n_cifar_train = len(x_train[:cfg.limit_train])     # train() takes the first limit_train images
+n_cifar_test = len(x_test[:cfg.limit_test])
+print(f"{len(cifar_result['history'])} epoch on {n_cifar_train} training images "
+      f"(limit_train = {cfg.limit_train}, {len(x_train)} in the folder), tested on "
+      f"{n_cifar_test}: {cifar_seconds:.1f} s")
 
 # %% [markdown]
 # ## 6. On a GPU
 #
 # With CuPy and a device, the same network is built on the GPU (its initial weights are
-# drawn on the host from the same seed, so both start identical), and its outputs match the
-# NumPy ones to float32 rounding. Then the paper's width 64 gets timed.
+# drawn on the host from the same seed, so both start identical), and its ANN logits should
+# match the NumPy ones up to float32 rounding (the check asks for 1e-3; it runs only where
+# there is a GPU). The SNN's spikes can flip where a potential sits within rounding of V_th,
+# so for them the cell reports the share of logits that agree. Then the paper's width 64
+# gets timed.
 
 # %%
 gpu_report = {}
@@ -297,18 +318,20 @@ else:
 # ## 7. The paper-sized run, from the command line
 #
 # On a machine with a GPU and the CIFAR files, these are the commands (the `minijoint`
-# console script is the same as `python -m minijoint`). The paper trains 300 epochs with
-# Adam (lr 1e-3, weight decay 5e-4, cosine schedule), λ₁ = 1, λ₂ = 0.3 (Eq. 10).
+# console script is the same as `python -m minijoint`). The paper (Section 5.1) trains
+# `PAPER_EPOCHS` = 300 epochs with Adam (lr 1e-3, weight decay 5e-4, cosine schedule),
+# λ₁ = 1, λ₂ = 0.3 (Eq. 10); the commands use that number.
 
 # %%
+PAPER_EPOCHS = 300   # Section 5.1: "we train all models for 300 epochs"
 data = CIFAR_PATH or "~/data/cifar10"
 commands = [
     f"python -m minijoint train --dataset cifar10 --data-path {data} --model resnet18 "
-    f"--width 64 --backend cupy --epochs 300 --out runs/full-cifar10",
+    f"--width 64 --backend cupy --epochs {PAPER_EPOCHS} --out runs/full-cifar10",
     f"python -m minijoint train --dataset cifar10 --data-path {data} --model resnet18 "
-    f"--width 64 --backend cupy --epochs 300 --mode snn --out runs/snn-cifar10",
+    f"--width 64 --backend cupy --epochs {PAPER_EPOCHS} --mode snn --out runs/snn-cifar10",
     f"python -m minijoint ablation --dataset cifar10 --data-path {data} --model resnet18 "
-    f"--width 64 --backend cupy --epochs 300 --seeds 0 1 2 --out runs/table4-cifar10",
+    f"--width 64 --backend cupy --epochs {PAPER_EPOCHS} --seeds 0 1 2 --out runs/table4-cifar10",
     "python -m minijoint train --resume --out runs/full-cifar10      # after an interruption",
     "python -m minijoint eval runs/full-cifar10/checkpoint.npz",
     "python -m minijoint energy runs/full-cifar10/checkpoint.npz     # Tables 5-6",
@@ -329,7 +352,7 @@ assert x_train.dtype == np.float32 and x_train.shape[1:] == (3, 32, 32)
 assert 0.0 <= x_train.min() and x_train.max() <= 1.0
 assert y_train.dtype == np.int64 and 0 <= y_train.min() and y_train.max() <= 9
 if not REAL_CIFAR:
-    assert x_train.shape[0] == 60 and x_test.shape[0] == 12
+    assert x_train.shape[0] == 5 * STANDIN_PER_FILE and x_test.shape[0] == STANDIN_PER_FILE
 # augmentation: same shape and dtype, every image a shift in [-4, 4]^2 of its original,
 # maybe mirrored; no padding means no shift, p = 1 means an exact mirror
 assert aug.shape == batch.shape and aug.dtype == batch.dtype
@@ -346,9 +369,15 @@ assert all(tuple(z.shape) == (N, 10) for z in out.ann_logits + out.snn_logits)
 assert len(rates) == 17 and all(0.0 < r < 1.0 for r in rates.values())   # stem + 16 in blocks
 assert timing["ann"] > 0 and timing["snn"] > 0
 assert macs64 == 555_422_720 and 50 < macs64 / macs8 < 64   # CIFAR ResNet-18 at w = 64
-# the CIFAR training run finished one epoch with both networks evaluated
+# the CIFAR training run finished one epoch with both networks evaluated, on the number
+# of images printed above (train's own log line says the same counts)
 assert len(cifar_result["history"]) == 1 and np.isfinite(cifar_result["loss"])
 assert "ann_acc" in cifar_result and "snn_acc" in cifar_result
+assert n_cifar_train == min(cfg.limit_train, len(x_train)) > 0
+assert any(f"({n_cifar_train} train / {n_cifar_test} test)" in line for line in train_log), train_log
+# every command trains the paper's number of epochs
+assert PAPER_EPOCHS == 300
+assert all(f"--epochs {PAPER_EPOCHS}" in c for c in commands if " train --dataset" in c or " ablation " in c)
 # what was skipped matches this machine
 assert any(s.startswith("GPU") for s in skipped) == (not GPU)
 assert any("CIFAR" in s for s in skipped) == (not REAL_CIFAR)
