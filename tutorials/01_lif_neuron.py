@@ -31,8 +31,14 @@
 #   u^{t} = u^{t,\mathrm{pre}}\,(1 - y^{t}) \qquad \text{(Eq. 2)}$$
 #
 # * τ ∈ (0, 1) is the **leak**: each step the neuron keeps a fraction τ of its potential;
-# * H is the Heaviside step: the neuron **fires** (y = 1) when u_pre reaches V_th;
+# * H is the Heaviside step: the neuron **fires** (y = 1) when u_pre crosses V_th;
 # * the **hard reset** u = u_pre·(1 − y) sets the potential to 0 after a spike.
+#
+# **At the threshold itself** the paper and the code part ways. The paper's Eq. 2 fires when
+# u_pre > V_th, strictly. minijoint, like the authors' released code and SpikingJelly, fires
+# when u_pre ≥ V_th, i.e. it takes H(0) = 1. The two rules differ only when u_pre lands
+# exactly on V_th: almost never for real-valued inputs, but float32 rounding can land there.
+# docs/method.md §10 lists this among the departures from the paper's text.
 #
 # minijoint's defaults are the authors' released code: τ = 0.25, V_th = 0.5, T = 4.
 
@@ -57,17 +63,20 @@ rng = np.random.default_rng(0)
 # %% [markdown]
 # ## Eqs. 1–2 in five lines
 #
-# Before using the library, write the recursion out. `lif_by_hand` is Eq. 1 and Eq. 2
-# verbatim for one neuron; it returns u_pre (the potential *before* the reset, which is what
-# the threshold sees) and the spikes y.
+# Before using the library, write the recursion out. `lif_by_hand` is Eq. 1 and Eq. 2 for
+# one neuron, with the threshold tie decided as minijoint decides it (≥, see above; pass
+# `strict=True` for the paper's >). It returns u_pre (the potential *before* the reset,
+# which is what the threshold sees) and the spikes y.
 
 # %%
-def lif_by_hand(c, tau=0.25, v_th=0.5):
-    """One neuron, Eqs. 1–2: c (T,) → (u_pre (T,), y (T,))."""
+def lif_by_hand(c, tau=0.25, v_th=0.5, strict=False):
+    """One neuron, Eqs. 1–2: c (T,) → (u_pre (T,), y (T,)). Fires on u_pre ≥ V_th
+    (minijoint, the released code), or on u_pre > V_th with strict=True (the paper's Eq. 2)."""
     u, u_pre, y = 0.0, [], []
     for c_t in c:
         up = tau * u + c_t               # Eq. 1: leak, then integrate
-        fire = 1.0 if up >= v_th else 0.0  # Eq. 2: fire at the threshold ...
+        crossed = up > v_th if strict else up >= v_th
+        fire = 1.0 if crossed else 0.0   # Eq. 2: fire at the threshold ...
         u = up * (1.0 - fire)            # ... and reset to 0
         u_pre.append(up)
         y.append(fire)
@@ -84,6 +93,19 @@ print("y:    ", y_hand.astype(int))
 # With τ = 0.25 and c = 0.3 the potential climbs 0.3 → 0.375 → … toward c/(1 − τ) = 0.4,
 # which is *below* V_th = 0.5: the neuron never fires. The leak wins.
 #
+# The tie, once: a current of exactly V_th = 0.5 reaches the threshold at the first step.
+# minijoint's rule fires there, the paper's strict one does not; away from the tie the two
+# agree.
+
+# %%
+c_tie = np.full(4, 0.5)
+print("c = 0.5, fire on ≥ (minijoint):", lif_by_hand(c_tie)[1].astype(int),
+      "  fire on > (Eq. 2 as printed):", lif_by_hand(c_tie, strict=True)[1].astype(int))
+c_random = np.random.default_rng(1).uniform(0.0, 1.0, 200)   # real-valued: no ties
+same_off_tie = np.array_equal(lif_by_hand(c_random)[1], lif_by_hand(c_random, strict=True)[1])
+print("200 random currents, both rules give the same spikes:", same_off_tie)
+
+# %% [markdown]
 # The library runs the same recursion over a whole tensor of shape (T, N, ...) at once:
 # `lif_forward(c, tau, v_th, surrogate)` returns the spikes and u_pre. (The surrogate only
 # matters for the backward pass — notebook 2.) Three neurons with currents 0.3, 0.45 and 0.8:
@@ -205,8 +227,19 @@ plt.show()
 y1, u_pre1 = lif_forward(c[:, None], 0.25, 0.5, Rectangle())
 assert np.allclose(u_pre1[:, 0], u_pre_hand) and np.array_equal(y1[:, 0], y_hand)
 assert set(np.unique(y3)) <= {0.0, 1.0}
-# The three example neurons: never / periodic / every step.
-assert y3[:, 0].sum() == 0 and 0 < y3[:, 1].sum() < T and y3[:, 2].sum() == T
+# c = 0.3: u_pre climbs 0.3, 0.375, ... toward 0.4 < V_th and never fires.
+assert np.allclose(u_pre_hand[:2], [0.3, 0.375]) and np.all(np.diff(u_pre_hand) >= 0)
+assert np.all(u_pre_hand < 0.4) and abs(u_pre_hand[-1] - 0.4) < 1e-6 and y_hand.sum() == 0
+# The tie: at u_pre = V_th minijoint (and its library LIF) fires, Eq. 2's strict > does not;
+# away from ties both rules give the same spikes.
+assert np.array_equal(lif_by_hand(c_tie)[1], [1, 1, 1, 1])
+assert lif_by_hand(c_tie, strict=True)[1][0] == 0
+assert np.array_equal(lif_forward(c_tie[:, None], 0.25, 0.5, Rectangle())[0][:, 0], [1, 1, 1, 1])
+assert same_off_tie
+# The three example neurons: never / one spike every two steps / every step, with u_pre = c.
+assert y3[:, 0].sum() == 0
+assert np.array_equal(y3[:, 1], np.tile([0.0, 1.0], T // 2))
+assert y3[:, 2].sum() == T and np.allclose(u_pre3[:, 2], 0.8)
 
 # %%
 for (tau, v_th), r in rates.items():
@@ -223,10 +256,19 @@ for (tau, v_th), r in rates.items():
 assert np.all(rates[(0.9, 0.5)] >= rates[(0.5, 0.5)])
 assert np.all(rates[(0.5, 0.5)] >= rates[(0.25, 0.5)])
 assert np.all(rates[(0.5, 1.0)] <= rates[(0.5, 0.5)])
+# Doubling V_th stretches the staircase by 2 along c: rate(2c, 2 V_th) = rate(c, V_th).
+half = currents <= currents[-1] / 2
+assert np.array_equal(rates[(0.5, 1.0)][::2][:half.sum()], rates[(0.5, 0.5)][half])
 
 # %%
 # Eq. 3: the mean over t of W xᵗ equals W applied to the firing rate.
 rate_in = x_spikes.mean(axis=0).astype(np.float32)            # (N, D)
 assert np.allclose(y_net.numpy(), head(rate_in).numpy(), atol=1e-5)
 assert y_net.shape == (N, K) and (y_net.numpy() < 0).any()     # logits can be negative
+# At t = T the running mean ends at y_net; mode="sum" is T times the mean.
+assert np.allclose(running[-1], y_net.numpy(), atol=1e-6)
+assert np.allclose(readout(per_step, mode="sum").numpy(), T_read * y_net.numpy(), atol=1e-5)
+# minijoint's defaults: τ = 0.25, V_th = 0.5, T = 4
+from minijoint.joint.config import TrainConfig
+assert (TrainConfig().tau, TrainConfig().v_th, TrainConfig().T) == (0.25, 0.5, 4)
 print("all checks passed")
