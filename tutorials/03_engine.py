@@ -305,6 +305,8 @@ assert err_conv < 1e-5
 # The planted bug: invisible to the sum test, caught by gradcheck with a clear message.
 assert lazy_passes
 assert caught is not None and "gradient mismatch" in str(caught)
+# its message names the input, the element, the numeric and the analytic value
+assert all(word in str(caught) for word in ("input 0", "element", "numeric", "analytic"))
 assert "WrongShape" in str(shape_error) and "shape" in str(shape_error)
 # The fixed op passes.
 class Reverse(BuggyReverse):

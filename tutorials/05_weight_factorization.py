@@ -307,6 +307,7 @@ for i in range(KH):
         assert np.allclose(sigma[i, j], np.linalg.svd(W[:, :, i, j], compute_uv=False))
 assert np.all(by_permute == 0) and len(np.unique(by_reshape)) > 1
 assert moved > 0.5 and not np.allclose(W_scrambled, W)
+assert np.allclose(np.sort(W_scrambled.ravel()), np.sort(W.ravel()))   # the same numbers, moved
 # The layer starts at the Kaiming draw on both paths.
 assert np.allclose(W_ann0, W) and np.allclose(W_snn0, W)
 
