@@ -219,8 +219,9 @@ def macs_187m_candidates(target=187e6) -> list:
 
     The paper's own SNN rows point to the standard layout: their mults, 3.52M at T = 2 and
     8.80M at T = 5, are T × 1.76M, the stem of a 32×32, 64-channel CIFAR ResNet
-    (3·64·9·1024 = 1.77M). With its 73.4M adds at T = 2 the implied mean input rate is
-    73.4M / (2 · 553.6M) ≈ 6.6% on the 555M network (it would be ≈ 20% on 187M)."""
+    (3·64·9·1024 = 1.77M). Its 73.4M adds at T = 2, less the analog stem's 2 · 1.77M,
+    imply a mean input rate of 69.9M / (2 · 553.6M) ≈ 6.3% on the spike-fed layers of the
+    555M network (it would be ≈ 19% on 187M)."""
     configs = {
         "CIFAR ResNet-18, w=64, 32x32 (standard)": {},
         "CIFAR ResNet-18, w=32, 32x32": dict(width=32),
