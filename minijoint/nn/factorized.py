@@ -28,7 +28,7 @@ from ..backend import get_array_module
 from ..function import Function
 from ..tensor import Tensor, as_tensor
 from . import init
-from .layers import _pair, _positive_int
+from .layers import _int_pair_at_least, _positive_int
 from .module import Module, Parameter
 
 __all__ = ["RebuildWeight", "rebuild_weight", "TwinLayer", "FactorizedLinear",
@@ -167,9 +167,9 @@ class _TwinConv2d(TwinLayer):
         name = type(self).__name__
         self.in_channels = _positive_int(name, "in_channels", in_channels)
         self.out_channels = _positive_int(name, "out_channels", out_channels)
-        self.kernel_size = _pair(name, "kernel_size", kernel_size, 1)
-        self.stride = _pair(name, "stride", stride, 1)
-        self.padding = _pair(name, "padding", padding, 0)
+        self.kernel_size = _int_pair_at_least(name, "kernel_size", kernel_size, 1)
+        self.stride = _int_pair_at_least(name, "stride", stride, 1)
+        self.padding = _int_pair_at_least(name, "padding", padding, 0)
 
     def _kaiming(self, rng):
         KH, KW = self.kernel_size

@@ -22,8 +22,9 @@ def _positive_int(layer: str, name: str, v) -> int:
     return int(v)
 
 
-def _pair(layer: str, name: str, v, minimum: int) -> tuple:
-    """``v`` (an int or a pair of ints, each ≥ ``minimum``) as a pair."""
+def _int_pair_at_least(layer: str, name: str, v, minimum: int) -> tuple:
+    """A layer's ``v`` (an int or an (h, w) pair of ints, each ≥ ``minimum``) as a pair of
+    ints; a ValueError naming the layer otherwise."""
     pair = (v, v) if isinstance(v, (int, np.integer)) and not isinstance(v, bool) else v
     ok = isinstance(pair, (tuple, list)) and len(pair) == 2 and all(
         isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= minimum
@@ -80,9 +81,9 @@ class Conv2d(Module):
         super().__init__()
         self.in_channels = _positive_int("Conv2d", "in_channels", in_channels)
         self.out_channels = _positive_int("Conv2d", "out_channels", out_channels)
-        self.kernel_size = _pair("Conv2d", "kernel_size", kernel_size, 1)
-        self.stride = _pair("Conv2d", "stride", stride, 1)
-        self.padding = _pair("Conv2d", "padding", padding, 0)
+        self.kernel_size = _int_pair_at_least("Conv2d", "kernel_size", kernel_size, 1)
+        self.stride = _int_pair_at_least("Conv2d", "stride", stride, 1)
+        self.padding = _int_pair_at_least("Conv2d", "padding", padding, 0)
         KH, KW = self.kernel_size
         fan_in = self.in_channels * KH * KW
         self.W = Parameter(init.kaiming_normal((self.out_channels, self.in_channels, KH, KW),
@@ -178,9 +179,10 @@ class _Pool2d(Module):
     def __init__(self, kernel_size, stride=None, padding=0):
         super().__init__()
         name = type(self).__name__
-        self.kernel_size = _pair(name, "kernel_size", kernel_size, 1)
-        self.stride = self.kernel_size if stride is None else _pair(name, "stride", stride, 1)
-        self.padding = _pair(name, "padding", padding, 0)
+        self.kernel_size = _int_pair_at_least(name, "kernel_size", kernel_size, 1)
+        self.stride = (self.kernel_size if stride is None
+                       else _int_pair_at_least(name, "stride", stride, 1))
+        self.padding = _int_pair_at_least(name, "padding", padding, 0)
         if any(2 * p > k for p, k in zip(self.padding, self.kernel_size)):
             raise ValueError(f"{name}: padding must be at most half the kernel size, got "
                              f"padding={self.padding} for kernel_size={self.kernel_size}")
