@@ -157,16 +157,17 @@ def _run(args) -> int:
 
 
 def _dispatch(args) -> int:
+    from .plot import plot_training_curves   # the command line draws; training does not
     if args.command == "train":
         from .joint.train import train
         out = args.out or f"runs/{args.mode or _D.mode}-{args.dataset or _D.dataset}"
         if args.resume:   # the saved settings, with what was typed (only --epochs may differ)
             from .joint.run import saved_config
-            train(_config(args, saved_config(out)), out, resume=True)
+            train(_config(args, saved_config(out)), out, resume=True, curves=plot_training_curves)
         else:
             cfg = _config(args)
             _warn_unused(cfg)
-            train(cfg, out, overwrite=args.overwrite)
+            train(cfg, out, overwrite=args.overwrite, curves=plot_training_curves)
         print(f"run folder: {out}")
     elif args.command == "eval":
         from .joint.train import evaluate_checkpoint
@@ -180,7 +181,8 @@ def _dispatch(args) -> int:
             if getattr(args, one) is not None:
                 raise ValueError(f"ablation trains every --{many}; --{one} is for train "
                                  f"(use --{many} {getattr(args, one)})")
-        run_ablation(args.modes, args.seeds, _config(args), args.out, summarize_only=args.summarize)
+        run_ablation(args.modes, args.seeds, _config(args), args.out, summarize_only=args.summarize,
+                     curves=plot_training_curves)
     elif args.command == "energy":
         from .energy import energy_tables, write_energy_files
         if args.batches is not None and args.batches < 1:

@@ -20,6 +20,7 @@ from minijoint.joint.loss import JointLoss
 from minijoint.joint.run import RunError, RunFolder
 from minijoint.joint.runlog import read_metrics
 from minijoint.joint.train import TrainingDiverged, evaluate_checkpoint, train
+from minijoint.plot import plot_training_curves
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = TrainConfig(epochs=2, width=4, batch_size=32, limit_train=128, limit_test=64, seed=3)
@@ -76,7 +77,7 @@ def _temps(folder):
 
 # ---- never overwrite -----------------------------------------------------------------------
 def test_a_second_train_into_a_run_folder_is_refused_and_changes_no_byte(tmp_path):
-    train(TINY, str(tmp_path), log=quiet)
+    train(TINY, str(tmp_path), log=quiet, curves=plot_training_curves)
     before = _files(tmp_path)
     assert {"checkpoint.npz", "config.json", "metrics.csv", "curves.png"} <= set(before)
     with pytest.raises(RunError, match=r"already holds a run.*--resume.*another --out"):
@@ -191,7 +192,7 @@ def test_sigkill_during_save_leaves_the_old_or_the_new_checkpoint_and_no_temp(tm
 def test_files_follow_the_umask(tmp_path):
     old = os.umask(0o022)
     try:
-        train(dataclasses.replace(TINY, epochs=1), str(tmp_path), log=quiet)
+        train(dataclasses.replace(TINY, epochs=1), str(tmp_path), log=quiet, curves=plot_training_curves)
     finally:
         os.umask(old)
     for name in ("checkpoint.npz", "config.json", "metrics.csv", "curves.png"):

@@ -14,6 +14,7 @@ from minijoint.joint.checkpoint import CheckpointError, load_checkpoint
 from minijoint.joint.config import TrainConfig
 from minijoint.joint.loss import JointLoss
 from minijoint.joint.train import TrainingDiverged, evaluate_checkpoint, load_trained, train
+from minijoint.plot import plot_training_curves
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = TrainConfig(epochs=2, width=4, batch_size=32, limit_train=128, limit_test=64, seed=3)
@@ -30,7 +31,7 @@ def _without_time(history):
 
 
 def test_run_folder_contents(tmp_path):
-    final = train(TINY, str(tmp_path), log=quiet)
+    final = train(TINY, str(tmp_path), log=quiet, curves=plot_training_curves)
     assert {"config.json", "metrics.csv", "checkpoint.npz", "curves.png"} <= set(os.listdir(tmp_path))
     with open(tmp_path / "metrics.csv") as f:
         rows = list(csv.DictReader(f))

@@ -37,8 +37,10 @@
 # σ_ANN and σ_SNN each get only their own path's. So σ_ANN and σ_SNN, equal at
 # initialisation, **drift apart**: section 3 watches that happen.
 #
-# Every run writes a folder: `config.json`, `metrics.csv` (one row per epoch), `curves.png`
-# and `checkpoint.npz`. Here they go to a temporary directory.
+# Every run writes a folder: `config.json`, `metrics.csv` (one row per epoch) and
+# `checkpoint.npz`, plus `curves.png` when `train` is handed a drawing function
+# (`curves=plot_training_curves`, as the command line does; training itself never imports
+# plotting). Here they go to a temporary directory, and section 2 draws the curves inline.
 
 # %%
 # %matplotlib inline
@@ -332,10 +334,10 @@ print(f"{len(ann_names)} ANN tensors identical: {ann_same}; "
 
 # %%
 E = base.epochs
-# every run left its folder: config.json, a metrics row per epoch, curves.png, a checkpoint
+# every run left its folder: config.json, a metrics row per epoch, a checkpoint
 for m in MODES:
     assert len(read_metrics(run_dir(m))) == E, m
-    assert {"config.json", "metrics.csv", "curves.png", CHECKPOINT} <= set(os.listdir(run_dir(m))), m
+    assert {"config.json", "metrics.csv", CHECKPOINT} <= set(os.listdir(run_dir(m))), m
 # each mode trains what Table 4 says: ann has no SNN, snn no ANN, the joint modes both
 assert not computed(results["ann"], "snn_acc") and computed(results["ann"], "ann_acc")
 assert not computed(results["snn"], "ann_acc") and computed(results["snn"], "snn_acc")

@@ -21,9 +21,10 @@ from .train import CHECKPOINT, train
 
 
 def run_ablation(modes, seeds, base: TrainConfig, out_dir: str, log=print,
-                 summarize_only: bool = False) -> list:
+                 summarize_only: bool = False, curves=None) -> list:
     """Train every (mode, seed) into ``out_dir/<mode>/seed<k>``; return one row per mode and
-    write the table to ``out_dir/table4.md``. ``summarize_only`` re-tabulates finished runs.
+    write the table to ``out_dir/table4.md``. ``summarize_only`` re-tabulates finished runs;
+    ``curves`` is passed to :func:`~minijoint.joint.train.train`.
 
     Runs already in ``out_dir`` are kept when finished and resumed when not, so an ablation
     stopped half-way continues where it stood; one whose settings differ is refused.
@@ -40,10 +41,10 @@ def run_ablation(modes, seeds, base: TrainConfig, out_dir: str, log=print,
                 cfg = dataclasses.replace(base, mode=m, seed=s, teacher=teacher)
                 if holds_run(run(m, s)):  # a run of an earlier call: kept if done, else resumed
                     log(f"== {m}, seed {s}: {run(m, s)} exists, continuing it")
-                    train(cfg, run(m, s), resume=True, log=log)
+                    train(cfg, run(m, s), resume=True, log=log, curves=curves)
                 else:
                     log(f"== {m}, seed {s} -> {run(m, s)}")
-                    train(cfg, run(m, s), log=log)
+                    train(cfg, run(m, s), log=log, curves=curves)
     rows = [_summarize(m, [read_metrics(run(m, s)) for s in seeds]) for m in modes]
     text = format_table(rows, len(seeds))
     os.makedirs(out_dir, exist_ok=True)

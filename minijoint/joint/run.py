@@ -34,6 +34,7 @@ import time
 
 from .checkpoint import TEMP_PREFIX, CheckpointError, load_checkpoint, save_checkpoint, write_atomic
 from .config import TrainConfig
+from .runlog import metrics_csv
 
 try:
     import fcntl
@@ -225,16 +226,16 @@ class RunFolder:
         self._guard(self.checkpoint, save_checkpoint, self.checkpoint, arrays, meta)
         self._saved = (meta["epoch"], meta["step"])
 
-    def write_metrics(self, history: list, curves: bool = True) -> None:
-        """``metrics.csv`` (and ``curves.png`` when ``curves``), each written atomically."""
-        from .runlog import metrics_csv   # runlog draws the curves; see its docstring
+    def write_metrics(self, history: list, curves=None) -> None:
+        """``metrics.csv``, and ``curves.png`` drawn by ``curves(history, save=path)`` when
+        given (training does not import plotting: the caller passes
+        :func:`minijoint.plot.plot_training_curves`), each written atomically."""
         if not history:
             return
         self._write(METRICS, metrics_csv(history))
-        if curves:
-            from ..plot import plot_training_curves
+        if curves is not None:
             path = os.path.join(self.path, CURVES)
-            self._guard(path, plot_training_curves, history, save=path)
+            self._guard(path, curves, history, save=path)
 
     def _write(self, name: str, text: str) -> None:
         path = os.path.join(self.path, name)

@@ -147,7 +147,7 @@ def train_epoch(model, loader, loss_fn, optimizer, progress: Progress, label: st
 
 
 def train(cfg: TrainConfig | None = None, out_dir: str | None = None, resume: bool = False,
-          log=print, overwrite: bool = False) -> dict:
+          log=print, overwrite: bool = False, curves=None) -> dict:
     """Train ``cfg`` into the run folder ``out_dir`` (None: keep nothing on disk); return
     the last epoch's metrics row, with the whole ``history``.
 
@@ -155,7 +155,9 @@ def train(cfg: TrainConfig | None = None, out_dir: str | None = None, resume: bo
     ``cfg`` may then be None (the saved settings) or differ from them in ``epochs`` only,
     to train on. A folder that holds a run is refused unless ``resume`` or ``overwrite``.
     Ctrl-C, SIGTERM and SIGHUP stop at the next step boundary and save a checkpoint that
-    resumes exactly (:class:`~minijoint.joint.run.RunInterrupted`).
+    resumes exactly (:class:`~minijoint.joint.run.RunInterrupted`). ``curves``, e.g.
+    :func:`minijoint.plot.plot_training_curves`, draws ``curves.png`` into the run folder
+    every 5 epochs and at the end (training itself never imports plotting).
     """
     arrays = meta = None
     if resume:
@@ -169,13 +171,13 @@ def train(cfg: TrainConfig | None = None, out_dir: str | None = None, resume: bo
         run = RunFolder.start(out_dir, log, overwrite=overwrite) if out_dir else None
     try:
         with backend.using_backend(cfg.backend), backend.default_dtype(np.dtype(cfg.dtype)):
-            return _fit(cfg, run, arrays, meta, log)
+            return _fit(cfg, run, arrays, meta, log, curves)
     finally:
         if run is not None:
             run.close()
 
 
-def _fit(cfg, run, arrays, meta, log):
+def _fit(cfg, run, arrays, meta, log, curves):
     train_loader, test_loader, info = make_loaders(cfg)
     mode = get_mode(cfg.mode)
     model = build_model(cfg, info)
@@ -217,8 +219,8 @@ def _fit(cfg, run, arrays, meta, log):
                 progress.end_epoch(_metrics_row(progress, ev, lr))
                 save()
                 if run is not None:   # curves.png takes ~0.5 s: redrawn every 5 epochs and at the end
-                    run.write_metrics(progress.history, curves=progress.epoch == cfg.epochs
-                                      or progress.epoch % 5 == 0)
+                    draw = progress.epoch == cfg.epochs or progress.epoch % 5 == 0
+                    run.write_metrics(progress.history, curves if draw else None)
                 signum = stopped()
                 if signum:
                     raise RunInterrupted(signum)
