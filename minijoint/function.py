@@ -2,7 +2,7 @@ r"""``Function``: one differentiable op = one class with static ``forward`` and 
 
 An op reads like the math::
 
-    class Mul(Function):
+    class MulOp(Function):
         @staticmethod
         def forward(ctx, a, b):          # raw arrays in, raw array out
             ctx.a, ctx.b = a, b          # keep what backward needs
@@ -12,7 +12,7 @@ An op reads like the math::
             return gy * ctx.b, gy * ctx.a
 
     def mul(a, b):                       # the plain function users call
-        return Mul.apply(a, b)
+        return MulOp.apply(a, b)
 
 Rules every op follows:
 

@@ -27,7 +27,7 @@ back to (N, ·, ·, ·): copies of arrays C·KH·KW times smaller than col.) A p
 layout (N, C·KH·KW, OH·OW) avoids those transposes but turns each product into N small
 GEMMs, which measured about 10% slower overall. Since the columns of col are samples,
 the batch can be cut into blocks of samples, each with its own smaller col: ``conv2d``
-does that on NumPy, to keep col in the CPU cache (see :class:`Conv2d`).
+does that on NumPy, to keep col in the CPU cache (see :class:`Conv2dOp`).
 
 ``im2col`` loops over the KH·KW kernel positions; each copies one strided slice of the
 padded input (a (C, N, OH, OW) block) into the col rows of that position. No per-pixel
@@ -47,8 +47,9 @@ from ..tensor import Tensor
 __all__ = ["im2col", "col2im", "conv2d"]
 
 
-def _pair(v, what: str, op: str) -> tuple[int, int]:
-    """``v`` (an int or a pair of ints) as a pair of Python ints."""
+def _int_pair(v, what: str, op: str) -> tuple[int, int]:
+    """``v`` (an int or an (h, w) pair of ints) as a pair of Python ints; a TypeError
+    otherwise. The values are checked by :func:`_check_geometry`."""
     pair = tuple(v) if isinstance(v, (tuple, list)) else (v, v)
     try:
         if len(pair) != 2 or any(isinstance(k, bool) for k in pair):
@@ -107,9 +108,9 @@ def im2col(x, kernel_size, stride=1, padding=0):
     A plain array function (a Tensor is read through ``.data``; no graph is recorded).
     """
     x = x.data if isinstance(x, Tensor) else x
-    KH, KW = _pair(kernel_size, "kernel_size", "im2col")
-    SH, SW = _pair(stride, "stride", "im2col")
-    PH, PW = _pair(padding, "padding", "im2col")
+    KH, KW = _int_pair(kernel_size, "kernel_size", "im2col")
+    SH, SW = _int_pair(stride, "stride", "im2col")
+    PH, PW = _int_pair(padding, "padding", "im2col")
     _check_geometry("im2col", x.shape, KH, KW, SH, SW, PH, PW)
     return _im2col_cn(x.transpose(1, 0, 2, 3), KH, KW, SH, SW, PH, PW)
 
@@ -122,9 +123,9 @@ def col2im(col, x_shape, kernel_size, stride=1, padding=0):
     gradient of im2col is col2im. A plain array function, like :func:`im2col`.
     """
     col = col.data if isinstance(col, Tensor) else col
-    KH, KW = _pair(kernel_size, "kernel_size", "col2im")
-    SH, SW = _pair(stride, "stride", "col2im")
-    PH, PW = _pair(padding, "padding", "col2im")
+    KH, KW = _int_pair(kernel_size, "kernel_size", "col2im")
+    SH, SW = _int_pair(stride, "stride", "col2im")
+    PH, PW = _int_pair(padding, "padding", "col2im")
     N, C, H, W = _check_geometry("col2im", tuple(x_shape), KH, KW, SH, SW, PH, PW)
     OH, OW = _out_size(H, W, KH, KW, SH, SW, PH, PW)
     if col.shape != (C * KH * KW, N * OH * OW):
@@ -146,8 +147,8 @@ def _blocks(xp, N, sample_col_bytes):
     return [slice(n0, min(n0 + B, N)) for n0 in range(0, N, B)]
 
 
-class Conv2d(Function):
-    r"""y[n, o] = Σ_{c,i,j} W[o, c, i, j] · x_pad[n, c, SH·oh + i, SW·ow + j] + b[o].
+class Conv2dOp(Function):
+    r"""y[n, o, oh, ow] = Σ_{c,i,j} W[o, c, i, j] · x_pad[n, c, SH·oh + i, SW·ow + j] + b[o].
 
     Shapes: x (N, C, H, W), W (OC, C, KH, KW), b (OC,) or None -> y (N, OC, OH, OW).
     Forward: ``y₂ = W₂ · col`` with ``W₂ = W.reshape(OC, C·KH·KW)`` and ``col = im2col(x)``.
@@ -158,7 +159,7 @@ class Conv2d(Function):
     For stride 1 (and PH < KH, PW < KW) gx is computed instead as the equivalent transposed
     convolution, a stride-1 convolution of gy padded by (KH−1−PH, KW−1−PW) with the kernel
     flipped in space and its channel axes swapped:
-    ``gx[n, c] = Σ_{o,i,j} gy_pad[n, o, h + i, w + j] · W[o, c, KH−1−i, KW−1−j]``.
+    ``gx[n, c, h, w] = Σ_{o,i,j} gy_pad[n, o, h + i, w + j] · W[o, c, KH−1−i, KW−1−j]``.
     It reads gy's small col instead of writing and re-reading the large gcol and measured
     about 1.5× faster than GEMM + col2im for (128, 16, 32, 32) ⊛ (16, 16, 3, 3).
 
@@ -238,13 +239,13 @@ def _check_geometry(op, x_shape, KH, KW, SH, SW, PH, PW):
 
 
 def conv2d(x, W, b=None, stride=1, padding=0) -> Tensor:
-    r"""2-D cross-correlation (as every deep-learning "convolution"), see :class:`Conv2d`.
+    r"""2-D cross-correlation (as every deep-learning "convolution"), see :class:`Conv2dOp`.
 
     x (N, C, H, W), W (OC, C, KH, KW), b (OC,) or None; ``stride`` and ``padding`` are an
     int or an (H, W) pair. Returns y (N, OC, OH, OW) in x's dtype.
     """
-    stride = _pair(stride, "stride", "conv2d")
-    padding = _pair(padding, "padding", "conv2d")
+    stride = _int_pair(stride, "stride", "conv2d")
+    padding = _int_pair(padding, "padding", "conv2d")
     xs, Ws = tuple(x.shape), tuple(W.shape)
     if len(Ws) != 4:
         raise ValueError(f"conv2d: W must be 4-D (OC, C, KH, KW), got shape {Ws}")
@@ -258,4 +259,4 @@ def conv2d(x, W, b=None, stride=1, padding=0) -> Tensor:
         if a is not None and a.dtype != x.dtype:
             raise TypeError(f"conv2d: {name} has dtype {a.dtype} but x has {x.dtype}; "
                             "cast one so they match")
-    return Conv2d.apply(x, W, b, stride=stride, padding=padding)
+    return Conv2dOp.apply(x, W, b, stride=stride, padding=padding)

@@ -26,7 +26,7 @@ def unbroadcast(g, shape):
     return g.reshape(shape)
 
 
-def _pair(op: str, a, b):
+def _operands(op: str, a, b):
     """Both operands as Tensors (a Python scalar takes the other operand's dtype), checked
     here, in the forward, rather than failing later in NumPy or in the backward: floating
     operands must share one dtype, and the shapes must broadcast."""
@@ -53,7 +53,7 @@ def same_float_dtype(op: str, **named) -> None:
                         f"(cast one with Tensor(x, dtype=...) or Module.to)")
 
 
-class Add(Function):
+class AddOp(Function):
     r"""y = a + b.   ḡa = unbroadcast(gy), ḡb = unbroadcast(gy)."""
 
     @staticmethod
@@ -67,7 +67,7 @@ class Add(Function):
         return unbroadcast(gy, sa), unbroadcast(gy, sb)
 
 
-class Sub(Function):
+class SubOp(Function):
     r"""y = a − b.   ḡa = gy, ḡb = −gy (each un-broadcast)."""
 
     @staticmethod
@@ -81,7 +81,7 @@ class Sub(Function):
         return unbroadcast(gy, sa), unbroadcast(-gy, sb)
 
 
-class Mul(Function):
+class MulOp(Function):
     r"""y = a · b.   ḡa = gy · b, ḡb = gy · a."""
 
     @staticmethod
@@ -97,7 +97,7 @@ class Mul(Function):
         return ga, gb
 
 
-class Div(Function):
+class DivOp(Function):
     r"""y = a / b.   ḡa = gy / b, ḡb = −gy · a / b²."""
 
     @staticmethod
@@ -113,7 +113,7 @@ class Div(Function):
         return ga, gb
 
 
-class Neg(Function):
+class NegOp(Function):
     r"""y = −x.   ḡx = −gy."""
 
     @staticmethod
@@ -125,7 +125,7 @@ class Neg(Function):
         return -gy
 
 
-class Pow(Function):
+class PowOp(Function):
     r"""y = xᵖ for a constant exponent p.   ḡx = gy · p · xᵖ⁻¹."""
 
     @staticmethod
@@ -139,7 +139,7 @@ class Pow(Function):
         return gy * (p * x ** (p - 1)).astype(x.dtype, copy=False)
 
 
-class Exp(Function):
+class ExpOp(Function):
     r"""y = eˣ.   ḡx = gy · y."""
 
     @staticmethod
@@ -153,7 +153,7 @@ class Exp(Function):
         return gy * ctx.y
 
 
-class Log(Function):
+class LogOp(Function):
     r"""y = ln x.   ḡx = gy / x."""
 
     @staticmethod
@@ -167,7 +167,7 @@ class Log(Function):
         return gy / ctx.x
 
 
-class ReLU(Function):
+class ReLUOp(Function):
     r"""y = max(x, 0).   ḡx = gy · 1[x > 0]."""
 
     @staticmethod
@@ -183,23 +183,23 @@ class ReLU(Function):
 
 
 def add(a, b) -> Tensor:
-    return Add.apply(*_pair("add", a, b))
+    return AddOp.apply(*_operands("add", a, b))
 
 
 def sub(a, b) -> Tensor:
-    return Sub.apply(*_pair("sub", a, b))
+    return SubOp.apply(*_operands("sub", a, b))
 
 
 def mul(a, b) -> Tensor:
-    return Mul.apply(*_pair("mul", a, b))
+    return MulOp.apply(*_operands("mul", a, b))
 
 
 def div(a, b) -> Tensor:
-    return Div.apply(*_pair("div", a, b))
+    return DivOp.apply(*_operands("div", a, b))
 
 
 def neg(x) -> Tensor:
-    return Neg.apply(x)
+    return NegOp.apply(x)
 
 
 def pow(x, p) -> Tensor:
@@ -210,16 +210,16 @@ def pow(x, p) -> Tensor:
         raise TypeError(f"pow: the exponent must be a single number, got shape {p.shape}")
     # A NumPy scalar exponent (np.float64(2)) would promote a float32 x to float64 under
     # NumPy 2's type rules; a Python number keeps x's dtype.
-    return Pow.apply(x, p=p.item() if hasattr(p, "item") else p)
+    return PowOp.apply(x, p=p.item() if hasattr(p, "item") else p)
 
 
 def exp(x) -> Tensor:
-    return Exp.apply(x)
+    return ExpOp.apply(x)
 
 
 def log(x) -> Tensor:
-    return Log.apply(x)
+    return LogOp.apply(x)
 
 
 def relu(x) -> Tensor:
-    return ReLU.apply(x)
+    return ReLUOp.apply(x)

@@ -19,7 +19,7 @@ def _swap(a):
     return a.swapaxes(-1, -2)
 
 
-class MatMul(Function):
+class MatMulOp(Function):
     r"""y = a @ b.
 
     a: (..., M, K), b: (..., K, P), y: (broadcast(...), M, P).
@@ -40,7 +40,7 @@ class MatMul(Function):
         return ga, gb
 
 
-class Linear(Function):
+class LinearOp(Function):
     r"""y = x Wᵀ + b  (one op: a fully connected layer).
 
     x: (..., in), W: (out, in), b: (out,) or absent, y: (..., out).
@@ -79,7 +79,7 @@ def matmul(a, b) -> Tensor:
         raise ValueError(f"matmul: batch axes {a.shape[:-2]} and {b.shape[:-2]} do not broadcast "
                          f"(shapes {a.shape} and {b.shape})") from None
     same_float_dtype("matmul", a=a, b=b)
-    return MatMul.apply(a, b)
+    return MatMulOp.apply(a, b)
 
 
 def linear(x, W, b=None) -> Tensor:
@@ -95,4 +95,4 @@ def linear(x, W, b=None) -> Tensor:
         raise ValueError(f"linear: b must have shape ({W.shape[0]},) to match W {W.shape}, "
                          f"got {b.shape}")
     same_float_dtype("linear", x=x, W=W, b=b)
-    return Linear.apply(x, W, b)
+    return LinearOp.apply(x, W, b)

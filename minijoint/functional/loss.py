@@ -29,7 +29,7 @@ def _log_softmax(x, axis):
     return z - xp.log(xp.exp(z).sum(axis=axis, keepdims=True))
 
 
-class LogSoftmax(Function):
+class LogSoftmaxOp(Function):
     r"""y = x − log Σ_axis eˣ  (computed as z − log Σ eᶻ with z = x − max x).
 
     ḡx = gy − softmax(x) · Σ_axis gy.
@@ -47,7 +47,7 @@ class LogSoftmax(Function):
         return gy - xp.exp(ctx.y) * gy.sum(axis=ctx.axis, keepdims=True)
 
 
-class Softmax(Function):
+class SoftmaxOp(Function):
     r"""y = eᶻ / Σ_axis eᶻ with z = x − max x.
 
     ḡx = y · (gy − Σ_axis gy · y).
@@ -66,7 +66,7 @@ class Softmax(Function):
         return y * (gy - (gy * y).sum(axis=ctx.axis, keepdims=True))
 
 
-class CrossEntropy(Function):
+class CrossEntropyOp(Function):
     r"""Eq. 7: L = −(1/N) Σₙ log pₙ[yₙ],  p = softmax(z) row-wise.
 
     z: (N, K) logits; target y: (N,) integer labels in [0, K) (a setting, not differentiated).
@@ -97,7 +97,7 @@ class CrossEntropy(Function):
         return g * (gy / n)
 
 
-class KLDiv(Function):
+class KLDivOp(Function):
     r"""Eq. 8: L = κ² · (1/N) Σₙ Σₖ pₙₖ (log pₙₖ − log qₙₖ),
     p = softmax(t/κ) (teacher), q = softmax(s/κ) (student), both (N, K).
 
@@ -125,7 +125,7 @@ class KLDiv(Function):
         return gs, gt
 
 
-class MSELoss(Function):
+class MSELossOp(Function):
     r"""Eq. 9 (with ``batchmean``): L = (1/m) Σ (a − b)²,
     m = a.size ("mean"), 1 ("sum") or N = a.shape[0] ("batchmean").
 
@@ -158,13 +158,13 @@ def _logits(op: str, name: str, z) -> Tensor:
 def log_softmax(x, axis: int = -1) -> Tensor:
     """log softmax(x) along ``axis``, computed stably."""
     x = as_tensor(x)
-    return LogSoftmax.apply(x, axis=_check_axis("log_softmax", axis, x.ndim))
+    return LogSoftmaxOp.apply(x, axis=_check_axis("log_softmax", axis, x.ndim))
 
 
 def softmax(x, axis: int = -1) -> Tensor:
     """softmax(x) along ``axis``, computed stably (row maximum subtracted)."""
     x = as_tensor(x)
-    return Softmax.apply(x, axis=_check_axis("softmax", axis, x.ndim))
+    return SoftmaxOp.apply(x, axis=_check_axis("softmax", axis, x.ndim))
 
 
 def cross_entropy(logits, target) -> Tensor:
@@ -188,7 +188,7 @@ def cross_entropy(logits, target) -> Tensor:
         i = int(bad.argmax())
         raise ValueError(f"cross_entropy: label {int(t[i])} at position {i} is out of range "
                          f"[0, {k}) for {k} classes")
-    return CrossEntropy.apply(z, target=t)
+    return CrossEntropyOp.apply(z, target=t)
 
 
 def kl_div(student_logits, teacher_logits, temperature: float = 1.0) -> Tensor:
@@ -207,7 +207,7 @@ def kl_div(student_logits, teacher_logits, temperature: float = 1.0) -> Tensor:
     if isinstance(temperature, bool) or not isinstance(temperature, (int, float, np.number)) \
             or not math.isfinite(temperature) or temperature <= 0:
         raise ValueError(f"kl_div: temperature must be a positive number, got {temperature!r}")
-    return KLDiv.apply(s, t, temperature=float(temperature))
+    return KLDivOp.apply(s, t, temperature=float(temperature))
 
 
 _REDUCTIONS = ("mean", "sum", "batchmean")
@@ -227,4 +227,4 @@ def mse_loss(a, b, reduction: str = "mean") -> Tensor:
     if reduction == "batchmean" and a.ndim == 0:
         raise ValueError("mse_loss: reduction='batchmean' needs a batch axis, got a 0-d input")
     denom = {"mean": a.size, "sum": 1, "batchmean": a.shape[0] if a.ndim else 1}[reduction]
-    return MSELoss.apply(a, b, denom=max(int(denom), 1))
+    return MSELossOp.apply(a, b, denom=max(int(denom), 1))

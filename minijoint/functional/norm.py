@@ -14,7 +14,7 @@ from ..tensor import Tensor
 __all__ = ["batch_norm"]
 
 
-class BatchNorm(Function):
+class BatchNormOp(Function):
     r"""y = γ · x̂ + β,  x̂ = (x − μ) / σ,  σ = √(v + ε), per channel.
 
     **Training**: μ, v are the batch mean and (biased) variance over the M values of each
@@ -84,7 +84,7 @@ class BatchNorm(Function):
 
 def batch_norm(x, gamma, beta, running_mean, running_var, training=True, momentum=0.1,
                eps=1e-5) -> Tensor:
-    r"""Batch normalization over every axis but C, see :class:`BatchNorm`.
+    r"""Batch normalization over every axis but C, see :class:`BatchNormOp`.
 
     x (N, C) or (N, C, H, W) Tensor; gamma, beta (C,) Tensors or None (no affine);
     running_mean, running_var (C,) raw arrays updated in place when ``training`` (or None
@@ -115,6 +115,6 @@ def batch_norm(x, gamma, beta, running_mean, running_var, training=True, momentu
         raise ValueError(f"batch_norm: momentum must be in [0, 1], got {momentum}")
     if eps <= 0:
         raise ValueError(f"batch_norm: eps must be positive, got {eps}")
-    return BatchNorm.apply(x, gamma, beta, running_mean=running_mean,
+    return BatchNormOp.apply(x, gamma, beta, running_mean=running_mean,
                            running_var=running_var, training=training, momentum=momentum,
                            eps=eps)

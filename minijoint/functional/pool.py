@@ -18,7 +18,7 @@ from __future__ import annotations
 from ..backend import get_array_module
 from ..function import Function
 from ..tensor import Tensor
-from .conv import _check_geometry, _out_size, _pair
+from .conv import _check_geometry, _int_pair, _out_size
 
 __all__ = ["avg_pool2d", "max_pool2d", "global_avg_pool2d"]
 
@@ -58,7 +58,7 @@ def _fold(parts, x_shape, geometry, dtype, xp):
     return gx_pad[:, :, PH:PH + H, PW:PW + W]
 
 
-class AvgPool2d(Function):
+class AvgPool2dOp(Function):
     r"""y[n, c, oh, ow] = (1 / (KH·KW)) · Σ_{i,j} x_pad[n, c, SH·oh + i, SW·ow + j].
 
     Zero padding *counts* in the average (the divisor is always KH·KW, PyTorch's default
@@ -87,7 +87,7 @@ class AvgPool2d(Function):
         return _fold(lambda k: g, ctx.x_shape, ctx.geometry, gy.dtype, xp)
 
 
-class MaxPool2d(Function):
+class MaxPool2dOp(Function):
     r"""y[n, c, oh, ow] = max_{i,j} x_pad[n, c, SH·oh + i, SW·ow + j], padding with −∞.
 
     Backward: the whole gy of a window goes to its argmax, ``gx = Σ_windows gy·1[x = argmax]``
@@ -127,7 +127,7 @@ class MaxPool2d(Function):
         return _fold(lambda k: gy * (idx == k), ctx.x_shape, ctx.geometry, gy.dtype, xp)
 
 
-class GlobalAvgPool2d(Function):
+class GlobalAvgPool2dOp(Function):
     r"""y[n, c] = (1 / (H·W)) · Σ_{h,w} x[n, c, h, w]   (N, C, H, W) -> (N, C).
 
     Backward: gx[n, c, h, w] = gy[n, c] / (H·W). Used before every branch head (docs/method.md §4).
@@ -148,22 +148,22 @@ class GlobalAvgPool2d(Function):
 
 
 def _settings(op, x, kernel_size, stride, padding):
-    kernel = _pair(kernel_size, "kernel_size", op)
-    stride = kernel if stride is None else _pair(stride, "stride", op)
-    padding = _pair(padding, "padding", op)
+    kernel = _int_pair(kernel_size, "kernel_size", op)
+    stride = kernel if stride is None else _int_pair(stride, "stride", op)
+    padding = _int_pair(padding, "padding", op)
     _check_geometry(op, tuple(x.shape), *kernel, *stride, *padding)
     return dict(kernel=kernel, stride=stride, padding=padding)
 
 
 def avg_pool2d(x, kernel_size, stride=None, padding=0) -> Tensor:
-    """Average pooling (zero padding counted in the average), see :class:`AvgPool2d`.
+    """Average pooling (zero padding counted in the average), see :class:`AvgPool2dOp`.
     ``kernel_size``, ``stride`` (default: ``kernel_size``), ``padding``: int or pair."""
-    return AvgPool2d.apply(x, **_settings("avg_pool2d", x, kernel_size, stride, padding))
+    return AvgPool2dOp.apply(x, **_settings("avg_pool2d", x, kernel_size, stride, padding))
 
 
 def max_pool2d(x, kernel_size, stride=None, padding=0) -> Tensor:
     """Max pooling (padding with −∞; gradient to each window's first argmax), see
-    :class:`MaxPool2d`. ``padding`` may be at most half the window, so that every window
+    :class:`MaxPool2dOp`. ``padding`` may be at most half the window, so that every window
     holds at least one real value."""
     s = _settings("max_pool2d", x, kernel_size, stride, padding)
     (KH, KW), (PH, PW) = s["kernel"], s["padding"]
@@ -171,12 +171,12 @@ def max_pool2d(x, kernel_size, stride=None, padding=0) -> Tensor:
         raise ValueError(f"max_pool2d: padding {(PH, PW)} must be at most half the window "
                          f"{(KH, KW)}, i.e. ≤ {(KH // 2, KW // 2)}, else a window could "
                          "hold only padding")
-    return MaxPool2d.apply(x, **s)
+    return MaxPool2dOp.apply(x, **s)
 
 
 def global_avg_pool2d(x) -> Tensor:
-    """Mean over H and W: (N, C, H, W) -> (N, C), see :class:`GlobalAvgPool2d`."""
+    """Mean over H and W: (N, C, H, W) -> (N, C), see :class:`GlobalAvgPool2dOp`."""
     if len(x.shape) != 4:
         raise ValueError(f"global_avg_pool2d: x must be 4-D (N, C, H, W), got shape "
                          f"{tuple(x.shape)}")
-    return GlobalAvgPool2d.apply(x)
+    return GlobalAvgPool2dOp.apply(x)

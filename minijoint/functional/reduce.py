@@ -40,7 +40,7 @@ def _kept_shape(shape, axes) -> tuple:
     return tuple(1 if a in axes else n for a, n in enumerate(shape))
 
 
-class Sum(Function):
+class SumOp(Function):
     r"""y = Σ_{a∈R} x.   ḡx = gy broadcast back over the reduced axes.
 
     x: S;  y: S without R (or with size-1 axes at R when keepdims).
@@ -59,7 +59,7 @@ class Sum(Function):
         return xp.broadcast_to(g, ctx.shape).copy()  # copy: broadcast views are read-only
 
 
-class Mean(Function):
+class MeanOp(Function):
     r"""y = (1/n) Σ_{a∈R} x.   ḡx = gy / n broadcast back over the reduced axes."""
 
     @staticmethod
@@ -78,7 +78,7 @@ class Mean(Function):
         return xp.broadcast_to(g, ctx.shape).copy()
 
 
-class Max(Function):
+class MaxOp(Function):
     r"""y = max_{a∈R} x.   ḡx = gy · 1[x = y] / (number of maxima), broadcast over R.
 
     Ties: when several elements share the maximum, ``gy`` is split **evenly** among them
@@ -112,14 +112,14 @@ def _reduce(op: str, fn, x, axis, keepdims) -> Tensor:
 
 def sum(x, axis=None, keepdims: bool = False) -> Tensor:
     """Sum over ``axis`` (int, tuple of ints, or None for all axes)."""
-    return _reduce("sum", Sum, x, axis, keepdims)
+    return _reduce("sum", SumOp, x, axis, keepdims)
 
 
 def mean(x, axis=None, keepdims: bool = False) -> Tensor:
     """Mean over ``axis`` (int, tuple of ints, or None for all axes)."""
-    return _reduce("mean", Mean, x, axis, keepdims)
+    return _reduce("mean", MeanOp, x, axis, keepdims)
 
 
 def max(x, axis=None, keepdims: bool = False) -> Tensor:
     """Maximum over ``axis``; the gradient goes to the maxima (ties share it evenly)."""
-    return _reduce("max", Max, x, axis, keepdims)
+    return _reduce("max", MaxOp, x, axis, keepdims)

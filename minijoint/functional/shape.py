@@ -15,7 +15,7 @@ from ..tensor import Tensor, as_tensor
 __all__ = ["reshape", "transpose", "getitem", "concatenate", "stack", "flatten"]
 
 
-class Reshape(Function):
+class ReshapeOp(Function):
     r"""y = x viewed with a new shape (same elements, row-major order).   ḡx = gy reshaped back."""
 
     @staticmethod
@@ -28,7 +28,7 @@ class Reshape(Function):
         return gy.reshape(ctx.in_shape)
 
 
-class Transpose(Function):
+class TransposeOp(Function):
     r"""y = x with its axes permuted: y.shape[i] = x.shape[axes[i]].
 
     ḡx = gy permuted by the inverse permutation ``argsort(axes)``.
@@ -44,7 +44,7 @@ class Transpose(Function):
         return gy.transpose(tuple(int(a) for a in np.argsort(ctx.axes)))
 
 
-class GetItem(Function):
+class GetItemOp(Function):
     r"""y = x[index] (slices, ints, ``None``, integer or boolean arrays).
 
     ḡx = zeros like x, then ``ḡx[index] += gy`` **accumulating** repeated indices
@@ -67,7 +67,7 @@ class GetItem(Function):
         return gx
 
 
-class Concatenate(Function):
+class ConcatenateOp(Function):
     r"""y = [x₀ x₁ …] joined along ``axis``.   ḡxᵢ = the slice of gy that xᵢ filled."""
 
     @staticmethod
@@ -83,7 +83,7 @@ class Concatenate(Function):
         return tuple(xp.split(gy, ctx.bounds, axis=ctx.axis))
 
 
-class Stack(Function):
+class StackOp(Function):
     r"""y = x₀, x₁, … stacked along a new axis ``axis``.
 
     ḡxᵢ = gy taken at position i of that axis.
@@ -157,7 +157,7 @@ def reshape(x, shape) -> Tensor:
         raise ValueError(f"reshape: invalid target shape {shape} (at most one -1, no other negatives)")
     if (-1 in shape and (known == 0 or x.size % known)) or (-1 not in shape and known != x.size):
         raise ValueError(f"reshape: cannot reshape shape {x.shape} ({x.size} elements) into {shape}")
-    return Reshape.apply(x, shape=shape)
+    return ReshapeOp.apply(x, shape=shape)
 
 
 def transpose(x, axes=None) -> Tensor:
@@ -168,14 +168,14 @@ def transpose(x, axes=None) -> Tensor:
             sorted(a % x.ndim for a in axes) != list(range(x.ndim)):
         raise ValueError(f"transpose: axes {axes} are not a permutation of the {x.ndim} axes "
                          f"of shape {x.shape}")
-    return Transpose.apply(x, axes=tuple(a % x.ndim for a in axes))
+    return TransposeOp.apply(x, axes=tuple(a % x.ndim for a in axes))
 
 
 def getitem(x, index) -> Tensor:
     """``x[index]``: basic slices, ints, ``None``/``...``, integer arrays (repeats allowed,
     their gradients add up), boolean masks; an index may be an integer Tensor."""
     x = as_tensor(x)
-    return GetItem.apply(x, index=_index_on(index, get_array_module(x.data)))
+    return GetItemOp.apply(x, index=_index_on(index, get_array_module(x.data)))
 
 
 def concatenate(tensors, axis: int = 0) -> Tensor:
@@ -191,7 +191,7 @@ def concatenate(tensors, axis: int = 0) -> Tensor:
             raise ValueError(f"concatenate: shapes {tensors[0].shape} and {t.shape} differ "
                              f"outside axis {axis}")
     _same_dtype("concatenate", tensors)
-    return Concatenate.apply(*tensors, axis=axis)
+    return ConcatenateOp.apply(*tensors, axis=axis)
 
 
 def stack(tensors, axis: int = 0) -> Tensor:
@@ -204,7 +204,7 @@ def stack(tensors, axis: int = 0) -> Tensor:
         raise ValueError(f"stack: all tensors must have the same shape, got {sorted(shapes)}")
     axis = _check_axis("stack", axis, tensors[0].ndim + 1)
     _same_dtype("stack", tensors)
-    return Stack.apply(*tensors, axis=axis)
+    return StackOp.apply(*tensors, axis=axis)
 
 
 def flatten(x, start_dim: int = 1) -> Tensor:
