@@ -28,6 +28,7 @@ import numpy as np  # noqa: E402
 
 import minijoint as mj  # noqa: E402
 import minijoint.functional as F  # noqa: E402
+from minijoint.snn import lif  # noqa: E402
 
 TAU, V_TH = 0.25, 0.5
 
@@ -115,7 +116,7 @@ def make_ops(dtype, torch, tm):
            torch and {"PyTorch": lambda a, b: TF.conv2d(a, b, stride=1, padding=1)}),
         Op("conv2d 3x3 s2 p1", [x, W], lambda a, b: F.conv2d(a, b, stride=2, padding=1),
            torch and {"PyTorch": lambda a, b: TF.conv2d(a, b, stride=2, padding=1)}),
-        Op("LIF", [c], lambda a: F.lif(a, TAU, V_TH),
+        Op("LIF", [c], lambda a: lif(a, TAU, V_TH),
            torch and {"PyTorch Function": lambda a: tm.LIFSequence.apply(a, TAU, V_TH, 1.0),
                       "PyTorch autograd loop": lambda a: tm.lif_autograd(a, TAU, V_TH, 1.0)}),
         Op("BatchNorm train", [x, gamma, beta],

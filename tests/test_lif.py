@@ -1,5 +1,7 @@
 """The LIF op (Eqs. 1–4): smooth-mode gradcheck, spiking forward/backward against the
 closed-form recursion, detach_reset, the BPTT trace, validation, dtype."""
+import importlib
+
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -81,7 +83,7 @@ def test_smooth_mode_matches_finite_differences(cfg):
     c, tau, v_th, sg, u_pre = cfg
     _, got_u_pre = lif_forward(c, tau, v_th, sg, smooth=True)
     np.testing.assert_allclose(got_u_pre, u_pre, atol=1e-12)  # the construction held
-    gradcheck(lambda x: F.lif(x, tau, v_th, sg, smooth=True), c)  # raises on a mismatch
+    gradcheck(lambda x: lif(x, tau, v_th, sg, smooth=True), c)  # raises on a mismatch
 
 
 @given(configs(smooth=True))
@@ -177,7 +179,7 @@ def test_defaults_and_names():
     np.testing.assert_array_equal(lif(c).data, want)
     np.testing.assert_array_equal(lif(c, surrogate="sigmoid", smooth=True).data,
                                   lif_forward(c, 0.25, 0.5, Sigmoid(), smooth=True)[0])
-    assert F.lif is lif
+    assert not hasattr(F, "lif")  # the engine knows no spikes: lif lives in minijoint.snn
     assert lif(c).requires_grad is False  # a constant input records no graph
 
 
@@ -198,6 +200,21 @@ def test_bad_settings_raise(kw, match):
         lif(np.zeros((2, 3)), **kw)
     with pytest.raises(ValueError, match=match):
         lif_forward(np.zeros((2, 3)), kw.get("tau", 0.25), kw.get("v_th", 0.5), None)
+
+
+def test_settings_are_checked_once_at_the_entry(monkeypatch):
+    """τ, V_th and the surrogate are checked where the user passes them, not again in the
+    op's forward or backward (the op runs the unchecked cores)."""
+    lif_module = importlib.import_module("minijoint.snn.lif")  # (the attribute is the function)
+    calls = []
+    check = lif_module.check_settings
+    monkeypatch.setattr(lif_module, "check_settings",
+                        lambda where, *a: calls.append(where) or check(where, *a))
+    lif(Tensor(np.ones((3, 2)), requires_grad=True), smooth=True).backward(np.ones((3, 2)))
+    assert calls == ["lif"]
+    y, u_pre = lif_forward(np.ones((3, 2)), 0.25, 0.5, None)
+    lif_backward(np.ones((3, 2)), u_pre, y, 0.25, 0.5, None)
+    assert calls == ["lif", "lif_forward", "lif_backward"]
 
 
 def test_bad_inputs_raise():

@@ -10,6 +10,7 @@ from minijoint import functional as F
 from minijoint.models import JointNet, TwinBatchNorm2d, build_model
 from minijoint.nn import FactorizedConv2d, SeparateConv2d
 from minijoint.nn.spiking import fold_time, repeat_time, unfold_time
+from minijoint.snn import lif
 from minijoint.testing import gradcheck
 
 
@@ -141,7 +142,7 @@ def test_stem_once_equals_stem_run_T_times():
     once = m.stem.forward_snn(x, T)
     unit = m.stem.unit
     c = unfold_time(unit(fold_time(repeat_time(x, T)), "snn"), T)   # conv+BN on T copies
-    every_step = F.lif(c, tau=0.25, v_th=0.5)
+    every_step = lif(c, tau=0.25, v_th=0.5)
     np.testing.assert_allclose(once.numpy(), every_step.numpy(), atol=1e-6)
     assert once.shape == (T, 4, 4, 8, 8)
 

@@ -11,7 +11,7 @@ import minijoint.functional as F
 import minijoint.nn as nn
 from minijoint import Tensor, default_dtype, no_grad
 from minijoint.nn import LIF, Readout, TimeDistributed, fold_time, readout, repeat_time, unfold_time
-from minijoint.snn import ATan, Rectangle, Sigmoid, Triangle, lif_backward, lif_forward
+from minijoint.snn import ATan, Rectangle, Sigmoid, Triangle, lif, lif_backward, lif_forward
 from minijoint.testing import gradcheck
 
 smooth_surrogates = st.one_of(st.floats(1.0, 6.0).map(Sigmoid), st.floats(0.5, 4.0).map(ATan))
@@ -53,7 +53,7 @@ def test_stem_once_equals_stem_at_every_step(T, seed, smooth):
             p.grad = None
         x = Tensor(x0, requires_grad=True)
         h = repeat_time(bn(conv(x)), T) if once else TimeDistributed(conv, bn)(repeat_time(x, T))
-        y = F.lif(h, surrogate=sg, smooth=smooth)
+        y = lif(h, surrogate=sg, smooth=smooth)
         y.backward(gy)
         results.append([y.data, x.grad, conv.W.grad, conv.b.grad, bn.gamma.grad])
     for a, b in zip(*results):
@@ -181,7 +181,7 @@ def test_lif_numpy_and_cupy_agree(sg, smooth, detach_reset):
     for name in ("numpy", "cupy"):
         with minijoint.using_backend(name):
             x = Tensor(minijoint.to_device(c), requires_grad=True)
-            y = F.lif(x, surrogate=sg, smooth=smooth, detach_reset=detach_reset)
+            y = lif(x, surrogate=sg, smooth=smooth, detach_reset=detach_reset)
             y.backward(minijoint.to_device(gy))
             out[name] = (minijoint.to_host(y.data), minijoint.to_host(x.grad))
     if not smooth:

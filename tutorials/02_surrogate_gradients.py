@@ -45,7 +45,7 @@ import minijoint as mj
 import minijoint.functional as F
 from minijoint.nn import Linear, readout
 from minijoint.plot import plot_surrogates
-from minijoint.snn import ATan, Rectangle, Sigmoid, Triangle
+from minijoint.snn import ATan, Rectangle, Sigmoid, Triangle, lif
 
 FAST = os.environ.get("MINIJOINT_FAST") == "1"
 V_TH = 0.5
@@ -135,7 +135,7 @@ for sg in surrogates:
 
 # %%
 c = mj.Tensor(np.linspace(-0.5, 1.5, 9)[None, :], requires_grad=True)   # (T=1, N=9)
-y = F.lif(c, surrogate=Triangle(1.0))
+y = lif(c, surrogate=Triangle(1.0))
 y.backward(np.ones(y.shape, dtype=y.dtype))
 print("u_pre:        ", np.round(c.numpy()[0], 2))
 print("spike y:      ", y.numpy()[0])
@@ -189,7 +189,7 @@ def layer_gradients(kind, residual, surrogate=None):
         c = lin(h) + h if residual else lin(h)       # Eq. 6 with f = linear, g = LIF / ReLU
         if kind == "snn":
             traces.append([])
-            h = F.lif(c, surrogate=surrogate, traces=traces[-1])
+            h = lif(c, surrogate=surrogate, traces=traces[-1])
         else:
             h = F.relu(c)
         outputs.append(h.retain_grad())

@@ -59,7 +59,7 @@ import numpy as np
 import minijoint as mj
 import minijoint.functional as F
 from minijoint.nn import readout
-from minijoint.snn import Rectangle, Sigmoid, lif_backward, lif_forward
+from minijoint.snn import Rectangle, Sigmoid, lif, lif_backward, lif_forward
 from minijoint.testing import GradcheckError, gradcheck
 
 FAST = os.environ.get("MINIJOINT_FAST") == "1"
@@ -70,7 +70,7 @@ rng = np.random.default_rng(0)
 #
 # Input spikes-or-currents x (T, N, I), weight W (O, I), currents cᵗ = W xᵗ (Eq. 1), LIF
 # neurons (Eqs. 1–2), then a fixed readout (Eq. 3) and cross-entropy. Everything in float64,
-# so that finite differences are meaningful later. Passing `traces=[]` to `F.lif` collects
+# so that finite differences are meaningful later. Passing `traces=[]` to `lif` collects
 # the `LIFTrace` of its backward.
 
 # %%
@@ -85,8 +85,8 @@ labels = rng.integers(0, K, N)
 def loss_fn(W, surrogate=Rectangle(), smooth=False, detach_reset=False, traces=None, tau=TAU):
     """L(W) = CE(readout(W_out · LIF(W x)), labels)."""
     c = F.linear(mj.Tensor(x), W)                                   # (T, N, O)
-    y = F.lif(c, tau, V_TH, surrogate, detach_reset=detach_reset, smooth=smooth,
-              traces=traces)
+    y = lif(c, tau, V_TH, surrogate, detach_reset=detach_reset, smooth=smooth,
+            traces=traces)
     return F.cross_entropy(readout(F.linear(y, mj.Tensor(W_out))), labels)
 
 
@@ -147,8 +147,8 @@ print("max |ḡW by hand − engine| =", np.abs(gW_hand - W.grad).max(),
       "  (|ḡW| up to", np.abs(W.grad).max().round(5), ")")
 
 # %% [markdown]
-# The same numbers, to rounding. The trace is not a re-computation for show: `LIF.backward`
-# calls `lif_backward`, the recursion vectorized over (N, O), and returns `trace.gc`.
+# The same numbers, to rounding. The trace is not a re-computation for show: `LIFOp.backward`
+# runs `lif_backward`'s code, the recursion vectorized over (N, O), and returns `trace.gc`.
 #
 # ## Finite differences need the smooth mode
 #

@@ -12,8 +12,13 @@ conv           im2col col2im conv2d
 pool           avg_pool2d max_pool2d global_avg_pool2d
 norm           batch_norm
 loss           log_softmax softmax cross_entropy kl_div mse_loss
-snn.lif        lif (Eqs. 1–4; lives with the spiking code, re-exported here)
 =============  ================================================================
+
+Names: the function is lower case (``conv2d``), its op class is the CamelCase name plus
+``Op`` (``Conv2dOp``, ``AddOp``, ``ReLUOp``), so an op never shares a name with the layer
+users build networks from (``minijoint.nn.Conv2d``, ``nn.ReLU``). The spiking neuron
+follows the same rule but lives with the spiking code: ``from minijoint.snn import lif``
+(op ``LIFOp``). The engine imports nothing from :mod:`minijoint.snn`.
 """
 from .elementwise import *  # noqa: F401,F403
 from .elementwise import unbroadcast  # noqa: F401
@@ -24,4 +29,3 @@ from .conv import *  # noqa: F401,F403
 from .pool import *  # noqa: F401,F403
 from .norm import *  # noqa: F401,F403
 from .loss import *  # noqa: F401,F403
-from ..snn.lif import *  # noqa: F401,F403,E402

@@ -17,8 +17,13 @@ Backward, t = T..1, ḡu^T = 0, s = the surrogate derivative (Eq. 4 with Eq. 5):
     ḡuᵗ⁻¹       = τ·ḡu_preᵗ
 
 :func:`lif_backward` is that recursion, returning every factor per step in a
-:class:`LIFTrace`; the op :class:`LIF` calls it, so the trace a student inspects is the
-code that runs. In smooth mode the same recursion is the exact gradient (docs/method.md §1).
+:class:`LIFTrace`; the op :class:`LIFOp` runs the same code, so the trace a student inspects
+is the code that runs. In smooth mode the same recursion is the exact gradient
+(docs/method.md §1).
+
+Settings are checked once, where a user passes them: :func:`lif`, :func:`lif_forward`,
+:func:`lif_backward` (and the ``nn.LIF`` layer's constructor) call :func:`check_settings`,
+then the unchecked cores ``_lif_forward``/``_lif_backward``, which the op calls directly.
 """
 from __future__ import annotations
 
@@ -77,9 +82,8 @@ def check_settings(where: str, tau, v_th, surrogate) -> Surrogate:
     return surrogate
 
 
-def _check(where: str, c, tau, v_th, surrogate) -> Surrogate:
-    """check_settings, plus the input: floating, shape (T, N, ...) with T >= 1."""
-    surrogate = check_settings(where, tau, v_th, surrogate)
+def _check_current(where: str, c) -> None:
+    """The input current: floating, shape (T, N, ...) with T >= 1."""
     if c.ndim < 2:
         raise ValueError(f"{where}: c must have a time axis first, shape (T, N, ...), "
                          f"got shape {tuple(c.shape)}")
@@ -89,7 +93,6 @@ def _check(where: str, c, tau, v_th, surrogate) -> Surrogate:
     if c.shape[0] < 1:
         raise ValueError(f"{where}: c needs T >= 1 time steps, got T={c.shape[0]} "
                          f"(shape {tuple(c.shape)})")
-    return surrogate
 
 
 def lif_forward(c, tau, v_th, surrogate, smooth=False):
@@ -99,9 +102,14 @@ def lif_forward(c, tau, v_th, surrogate, smooth=False):
     because the backward needs it. Spiking: y ∈ {0, 1}; smooth: y = P(u_pre).
     A NaN or inf in ``c`` raises ``FloatingPointError`` naming the first such time step.
     """
-    surrogate = _check("lif_forward", c, tau, v_th, surrogate)
+    surrogate = check_settings("lif_forward", tau, v_th, surrogate)
+    _check_current("lif_forward", c)
+    return _lif_forward(c, float(tau), float(v_th), surrogate, smooth)
+
+
+def _lif_forward(c, tau: float, v_th: float, surrogate: Surrogate, smooth: bool):
+    """:func:`lif_forward` without the settings check (the op's forward)."""
     xp = get_array_module(c)
-    tau, v_th = float(tau), float(v_th)
     u_pre = xp.empty(c.shape, dtype=c.dtype)  # C order, not like c: the stem's c is a
     y = xp.empty(c.shape, dtype=c.dtype)      # stride-0 repeat over T (nn.spiking.repeat_time)
     u = xp.zeros(c.shape[1:], dtype=c.dtype)
@@ -138,8 +146,13 @@ def lif_backward(gy, u_pre, y, tau, v_th, surrogate, detach_reset=False) -> LIFT
         raise ValueError(f"lif_backward: gy, u_pre and y must share the shape (T, N, ...), got "
                          f"{tuple(gy.shape)}, {tuple(u_pre.shape)} and {tuple(y.shape)}")
     surrogate = check_settings("lif_backward", tau, v_th, surrogate)
+    return _lif_backward(gy, u_pre, y, float(tau), float(v_th), surrogate, detach_reset)
+
+
+def _lif_backward(gy, u_pre, y, tau: float, v_th: float, surrogate: Surrogate,
+                  detach_reset: bool) -> LIFTrace:
+    """:func:`lif_backward` without the checks (the op's backward)."""
     xp = get_array_module(u_pre)
-    tau, v_th = float(tau), float(v_th)
     s = surrogate.grad(u_pre, v_th)                      # s(u_preᵗ), every t at once
     g_upre = xp.multiply(gy, s)                          # gyᵗ·sᵗ, completed below
     du = xp.empty_like(u_pre)                            # ∂uᵗ/∂u_preᵗ:
@@ -157,16 +170,17 @@ def lif_backward(gy, u_pre, y, tau, v_th, surrogate, detach_reset=False) -> LIFT
     return LIFTrace(gy=gy, s=s, du_dupre=du, g_upre=g_upre, gc=g_upre, tau=tau)
 
 
-class LIF(Function):
+class LIFOp(Function):
     r"""The LIF neuron over a whole sequence as one op (Eqs. 1–4).
 
     forward:  c (T, N, ...) -> y (T, N, ...), spikes (or P(u_pre) in smooth mode)
     backward: ḡc = lif_backward(...).gc, the recursion of the module docstring.
+    The settings arrive checked (by :func:`lif`): forward and backward do not re-check them.
     """
 
     @staticmethod
     def forward(ctx, c, tau, v_th, surrogate, detach_reset, smooth, traces):
-        y, u_pre = lif_forward(c, tau, v_th, surrogate, smooth)
+        y, u_pre = _lif_forward(c, tau, v_th, surrogate, smooth)
         ctx.y, ctx.u_pre = y, u_pre
         ctx.settings = tau, v_th, surrogate, detach_reset
         ctx.traces = traces
@@ -175,7 +189,7 @@ class LIF(Function):
     @staticmethod
     def backward(ctx, gy):
         tau, v_th, surrogate, detach_reset = ctx.settings
-        trace = lif_backward(gy, ctx.u_pre, ctx.y, tau, v_th, surrogate, detach_reset)
+        trace = _lif_backward(gy, ctx.u_pre, ctx.y, tau, v_th, surrogate, detach_reset)
         if ctx.traces is not None:
             ctx.traces.append(trace)
         return trace.gc
@@ -195,8 +209,9 @@ def lif(c, tau=0.25, v_th=0.5, surrogate=None, detach_reset=False, smooth=False,
     data = c.data if isinstance(c, Tensor) else c
     if not hasattr(data, "ndim"):
         raise TypeError(f"lif: c must be a Tensor or array of shape (T, N, ...), got {type(c).__name__}")
-    surrogate = _check("lif", data, tau, v_th, surrogate)
+    surrogate = check_settings("lif", tau, v_th, surrogate)
+    _check_current("lif", data)
     if traces is not None and not isinstance(traces, list):
         raise TypeError(f"lif: traces must be a list (or None), got {type(traces).__name__}")
-    return LIF.apply(c, tau=float(tau), v_th=float(v_th), surrogate=surrogate,
-                     detach_reset=bool(detach_reset), smooth=bool(smooth), traces=traces)
+    return LIFOp.apply(c, tau=float(tau), v_th=float(v_th), surrogate=surrogate,
+                       detach_reset=bool(detach_reset), smooth=bool(smooth), traces=traces)
