@@ -23,7 +23,7 @@ from .modes import get_mode
 from .run import CHECKPOINT
 
 __all__ = ["build_model", "make_loaders", "evaluate", "load_trained", "evaluate_checkpoint",
-           "load_model_state"]
+           "load_model_state", "load_teacher"]
 
 
 def build_model(cfg: TrainConfig, info) -> JointNet:
@@ -127,3 +127,26 @@ def _side(size) -> int:
             raise ValueError(f"the networks take square images, got {size[0]}x{size[1]}")
         return int(size[0])
     return int(size)
+
+
+def load_teacher(model, path: str, cfg) -> None:
+    """kd: load the trained ``ann`` run at ``path`` into the ANN of ``model`` (a JointNet
+    built from ``cfg``) and freeze it; a clear error when it is not an ``ann`` run or does
+    not fit."""
+    arrays, meta = load_checkpoint(path)
+    tc = meta.get("config")
+    if tc is None or tc.get("mode") != "ann":
+        raise CheckpointError(f"kd teacher {path} is {'a ' + repr(tc['mode']) if tc else 'not a'} "
+                              "training run; expected a trained 'ann' run")
+    names = model.ann_state_names()
+    sd = {k[len("model/"):]: v for k, v in arrays.items() if k[len("model/"):] in names}
+    missing = sorted(names - set(sd))
+    about = (f"kd teacher {path} (a {tc.get('model')} of width {tc.get('width')} on "
+             f"{tc.get('dataset')}) does not fit this {cfg.model} of width {cfg.width} on {cfg.dataset}")
+    if missing:
+        raise CheckpointError(f"{about}: it lacks {missing[:3]}")
+    try:
+        model.load_state_dict(sd, strict=False)
+    except (KeyError, ValueError) as e:
+        raise CheckpointError(f"{about}: {e}") from None
+    model.freeze_ann = True

@@ -23,9 +23,9 @@ import numpy as np
 from .. import backend
 from ..backend import get_array_module
 from ..optim import SGD, Adam, CosineAnnealing
-from .build import (build_model, evaluate, evaluate_checkpoint, load_model_state, load_trained,
-                    make_loaders)
-from .checkpoint import CheckpointError, load_checkpoint
+from .build import (build_model, evaluate, evaluate_checkpoint, load_model_state, load_teacher,
+                    load_trained, make_loaders)
+from .checkpoint import load_checkpoint
 from .config import TrainConfig
 from .modes import get_mode
 from .run import (CHECKPOINT, ForcedInterrupt, RunFolder, RunInterrupted, signal_name,
@@ -171,18 +171,19 @@ def train(cfg: TrainConfig | None = None, out_dir: str | None = None, resume: bo
         run = RunFolder.start(out_dir, log, overwrite=overwrite) if out_dir else None
     try:
         with backend.using_backend(cfg.backend), backend.default_dtype(np.dtype(cfg.dtype)):
-            return _fit(cfg, run, arrays, meta, log, curves)
+            teacher = _teacher(cfg, run, log) if get_mode(cfg.mode).frozen_teacher else None
+            return _fit(cfg, run, arrays, meta, log, curves, teacher)
     finally:
         if run is not None:
             run.close()
 
 
-def _fit(cfg, run, arrays, meta, log, curves):
+def _fit(cfg, run, arrays, meta, log, curves, teacher):
     train_loader, test_loader, info = make_loaders(cfg)
     mode = get_mode(cfg.mode)
     model = build_model(cfg, info)
     if mode.frozen_teacher:
-        _load_teacher(model, cfg, run, log)
+        load_teacher(model, teacher, cfg)
     params = model.snn_parameters() if mode.frozen_teacher else model.parameters()
     opt = (Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay) if cfg.optimizer == "adam"
            else SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay))
@@ -280,38 +281,21 @@ def _restore(model, opt, sched, arrays, meta, progress):
         setattr(progress, k, meta[k])
 
 
-def _load_teacher(model, cfg, run, log):
-    """kd: load the ANN teacher (``--teacher``, or ``teacher/`` inside the run folder, trained
-    there first when missing or resumed when unfinished), then freeze it."""
-    path = cfg.teacher
-    if path is None:
-        if run is None:
-            raise ValueError("kd mode needs a trained ANN: pass --teacher CHECKPOINT or --out DIR")
-        teacher_dir = os.path.join(run.path, "teacher")
-        path = os.path.join(teacher_dir, CHECKPOINT)
-        tcfg = TrainConfig.from_dict({**cfg.to_dict(), "mode": "ann", "teacher": None})
-        if not os.path.exists(path):
-            log(f"kd mode needs a trained ANN teacher: training one first (mode ann) in {teacher_dir}")
-            train(tcfg, teacher_dir, log=log)
-        elif load_checkpoint(path)[1].get("epoch", 0) < tcfg.epochs:
-            log(f"the ANN teacher in {teacher_dir} is unfinished: resuming it first")
-            train(None, teacher_dir, resume=True, log=log)
-    arrays, meta = load_checkpoint(path)
-    tc = meta.get("config")
-    if tc is None or tc.get("mode") != "ann":
-        raise CheckpointError(f"kd teacher {path} is {'a ' + repr(tc['mode']) if tc else 'not a'} "
-                              "training run; expected a trained 'ann' run")
-    names = model.ann_state_names()
-    sd = {k[len("model/"):]: v for k, v in arrays.items() if k[len("model/"):] in names}
-    missing = sorted(names - set(sd))
-    about = (f"kd teacher {path} (a {tc.get('model')} of width {tc.get('width')} on "
-             f"{tc.get('dataset')}) does not fit this {cfg.model} of width {cfg.width} on {cfg.dataset}")
-    if missing:
-        raise CheckpointError(f"{about}: it lacks {missing[:3]}")
-    try:
-        model.load_state_dict(sd, strict=False)
-    except (KeyError, ValueError) as e:
-        raise CheckpointError(f"{about}: {e}") from None
-    model.freeze_ann = True
-
-
+def _teacher(cfg, run, log) -> str:
+    """kd: the path of the ANN teacher's checkpoint: ``--teacher``, or the run folder's
+    ``teacher/`` run, trained there first (mode ``ann``, same settings) when missing and
+    resumed when unfinished."""
+    if cfg.teacher is not None:
+        return cfg.teacher
+    if run is None:
+        raise ValueError("kd mode needs a trained ANN: pass --teacher CHECKPOINT or --out DIR")
+    teacher_dir = os.path.join(run.path, "teacher")
+    path = os.path.join(teacher_dir, CHECKPOINT)
+    tcfg = TrainConfig.from_dict({**cfg.to_dict(), "mode": "ann", "teacher": None})
+    if not os.path.exists(path):
+        log(f"kd mode needs a trained ANN teacher: training one first (mode ann) in {teacher_dir}")
+        train(tcfg, teacher_dir, log=log)
+    elif load_checkpoint(path)[1].get("epoch", 0) < tcfg.epochs:
+        log(f"the ANN teacher in {teacher_dir} is unfinished: resuming it first")
+        train(None, teacher_dir, resume=True, log=log)
+    return path
