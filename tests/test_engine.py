@@ -246,5 +246,5 @@ def test_zero_d_float64_result_stays_float64():
     x = leaf([1.0, 2.0])
     loss = (x * x).sum() + (x * 3).sum()  # two float64 0-d losses added
     assert loss.dtype == np.float64
-    loss.backward()  # once failed: "Add.backward: gradient of input 0 has dtype float32"
+    loss.backward()  # once failed: "AddOp.backward: gradient of input 0 has dtype float32"
     np.testing.assert_allclose(x.grad, 2 * np.array([1.0, 2.0]) + 3)
