@@ -27,6 +27,8 @@ quiet = lambda *a, **k: None  # noqa: E731
     (["--lambda-norm", "inf"], "lambda_norm must be a finite number"),
     (["--lambda-kld", "-1"], "lambda_kld must be >= 0"),
     (["--v-th", "nan"], "v_th must be a finite number"),
+    (["--v-th", "inf"], "v_th must be a finite number > 0"),   # a neuron that never fires
+    (["--tau", "1"], "tau must be a number in (0, 1)"),
     (["--lr", "0"], "lr must be > 0"),
     (["--temperature", "-2"], "temperature must be > 0"),
     (["--seed", "-1"], "seed must be >= 0"),

@@ -145,7 +145,7 @@ def test_ablation_table(tmp_path):
 @pytest.mark.parametrize("field,value,match", [
     ("mode", "bogus", "unknown mode"), ("model", "resnet99", "unknown model"),
     ("dataset", "mnist", "unknown dataset"), ("T", 0, "T must be >= 1"),
-    ("width", 0, "width must be >= 1"), ("tau", 1.5, "tau must lie in"),
+    ("width", 0, "width must be >= 1"), ("tau", 1.5, r"tau must be a number in \(0, 1\)"),
 ])
 def test_config_errors(field, value, match):
     with pytest.raises(ValueError, match=match):

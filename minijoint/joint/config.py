@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from ..data.loader import DATASETS
 from ..models.joint import MODELS as _ARCHS
+from ..snn.lif import check_settings
 from ..snn.surrogate import SURROGATES
 from .modes import get_mode
 
@@ -63,7 +64,8 @@ class TrainConfig:
             if getattr(self, name) is not None:
                 _whole(name, getattr(self, name), 1, " (or None for all images)")
         _whole("seed", self.seed, 0)
-        for name, low, high in (("tau", 0, 1), ("v_th", 0, None), ("lr", 0, None),
+        check_settings("TrainConfig", self.tau, self.v_th, self.surrogate)   # the LIF's own rule
+        for name, low, high in (("lr", 0, None),
                                 ("temperature", 0, None), ("weight_decay", None, None),
                                 ("lambda_kld", None, None), ("lambda_norm", None, None),
                                 ("momentum", None, 1)):

@@ -27,6 +27,7 @@ then the unchecked cores ``_lif_forward``/``_lif_backward``, which the op calls 
 """
 from __future__ import annotations
 
+import math
 import numbers
 from dataclasses import dataclass
 
@@ -70,8 +71,8 @@ def check_settings(where: str, tau, v_th, surrogate) -> Surrogate:
     """Validate τ, V_th and the surrogate (instance, name or None -> Rectangle()); return it."""
     if isinstance(tau, bool) or not isinstance(tau, numbers.Real) or not 0.0 < tau < 1.0:
         raise ValueError(f"{where}: tau must be a number in (0, 1), got tau={tau!r}")
-    if isinstance(v_th, bool) or not isinstance(v_th, numbers.Real) or not v_th > 0.0:
-        raise ValueError(f"{where}: v_th must be a number > 0, got v_th={v_th!r}")
+    if isinstance(v_th, bool) or not isinstance(v_th, numbers.Real) or not 0.0 < v_th < math.inf:
+        raise ValueError(f"{where}: v_th must be a finite number > 0, got v_th={v_th!r}")
     if surrogate is None:
         return Rectangle()
     if isinstance(surrogate, str):
