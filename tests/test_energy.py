@@ -11,14 +11,14 @@ from hypothesis import given, settings, strategies as st
 
 import minijoint.functional as F
 from minijoint import Tensor
-from minijoint.energy import (EnergyRow, RateMeter, ann_movement_bits, avg_pool2d_ops,
+from minijoint.energy import (EnergyRow, ann_movement_bits, avg_pool2d_ops,
                               compute_energy, conv2d_macs, conv_output_side, energy_report,
-                              energy_tables, firing_rate, global_avg_pool2d_ops, layer_table,
+                              energy_tables, global_avg_pool2d_ops, layer_table,
                               linear_macs, macs_187m_candidates, max_pool2d_ops, measure,
                               movement_energy, paper_table5, resnet_mac_count,
                               snn_movement_bits, totals)
 from minijoint.models import JointNet
-from minijoint.nn import observe
+from minijoint.nn import RateMeter, firing_rate, observe
 
 
 # ---- the paper's Table 5, exactly -------------------------------------------------------
@@ -102,10 +102,10 @@ def test_firing_rate_of_hand_made_spikes():
     s[0, 0, 0, 0, 0] = s[0, 0, 1, 1, 1] = s[1, 0, 0, 1, 0] = s[1, 0, 1, 0, 1] = 1
     assert firing_rate(s) == 0.25 and firing_rate(Tensor(s)) == 0.25
     meter = RateMeter()
-    assert meter.rate is None
-    meter.add(s)                                      # 4 of 16
-    meter.add(np.ones((4, 4), np.float32))            # 16 of 16
-    assert meter.rate == 20 / 32                      # weighted by size, not (0.25 + 1) / 2
+    assert meter.rates == {}
+    meter.add({"lif": firing_rate(s)}, images=1)                       # 4 of 16
+    meter.add({"lif": firing_rate(np.ones((2, 3, 2, 2, 2), np.float32))}, images=3)  # all
+    assert meter.rates == {"lif": (0.25 + 3) / 4}     # weighted by size, not (0.25 + 1) / 2
     with pytest.raises(ValueError, match="spikes"):
         firing_rate(np.zeros(0))
 

@@ -6,9 +6,8 @@ from hypothesis import given, settings, strategies as st
 
 import minijoint
 from minijoint import Tensor, default_dtype, nn
-from minijoint.nn import (FactorizedConv2d, FactorizedLinear, SeparateConv2d, SeparateLinear,
-                          count_parameters, init, rebuild_weight, singular_value_drift,
-                          singular_values, twin_conv2d, twin_linear)
+from minijoint.nn import (TwinConv2d, TwinLinear, count_parameters, init, rebuild_weight,
+                          singular_value_drift, singular_values)
 from minijoint.plot import plot_singular_value_drift, plot_singular_values
 from minijoint.testing import gradcheck
 
@@ -34,9 +33,9 @@ def conv_configs(draw):
                 seed=draw(st.integers(0, 2**16)))
 
 
-def make_conv(cls, cfg):
-    return cls(cfg["C"], cfg["OC"], cfg["k"], stride=cfg["stride"], padding=cfg["pad"],
-               bias=cfg["bias"], rng=np.random.default_rng(cfg["seed"]))
+def make_conv(cfg, wft=True):
+    return TwinConv2d(cfg["C"], cfg["OC"], cfg["k"], stride=cfg["stride"], padding=cfg["pad"],
+                      bias=cfg["bias"], wft=wft, rng=np.random.default_rng(cfg["seed"]))
 
 
 def kaiming_conv(cfg):
@@ -86,7 +85,7 @@ def test_rebuild_weight_backward_is_the_spec_formula(rng):
 @given(cfg=conv_configs())
 def test_conv_rebuild_at_init_equals_kaiming_weight(cfg):
     with default_dtype(np.float64):
-        layer, W0 = make_conv(FactorizedConv2d, cfg), kaiming_conv(cfg)
+        layer, W0 = make_conv(cfg), kaiming_conv(cfg)
     r, k = min(cfg["C"], cfg["OC"]), cfg["k"]
     assert layer.U.shape == (k, k, cfg["OC"], r) and layer.Vh.shape == (k, k, r, cfg["C"])
     assert layer.sigma_ann.shape == layer.sigma_snn.shape == (k, k, r)
@@ -99,7 +98,7 @@ def test_conv_rebuild_at_init_equals_kaiming_weight(cfg):
 @given(CO=channels(), seed=st.integers(0, 2**16))
 def test_linear_rebuild_at_init_equals_kaiming_weight_float32(CO, seed):
     (C, OC) = CO
-    layer = FactorizedLinear(C, OC, rng=np.random.default_rng(seed))
+    layer = TwinLinear(C, OC, rng=np.random.default_rng(seed))
     W0 = init.kaiming_normal((OC, C), fan_in=C, rng=np.random.default_rng(seed))
     assert layer.U.shape == (OC, min(C, OC)) and layer.Vh.shape == (min(C, OC), C)
     for path in ("ann", "snn"):
@@ -112,7 +111,7 @@ def test_reshape_instead_of_permute_would_scramble_the_weight(rng):
     """docs/method.md §6: the permutation matters; rebuilding and then *reshaping* (KH, KW, OC, C)
     to (OC, C, KH, KW) does not give the initial weight back."""
     with default_dtype(np.float64):
-        layer = FactorizedConv2d(3, 4, 3, rng=np.random.default_rng(5))
+        layer = TwinConv2d(3, 4, 3, rng=np.random.default_rng(5))
         W0 = init.kaiming_normal((4, 3, 3, 3), fan_in=27, rng=np.random.default_rng(5))
     stacked = rebuild_weight(layer.U, layer.sigma_ann, layer.Vh).numpy()      # (KH, KW, OC, C)
     np.testing.assert_allclose(stacked.transpose(2, 3, 0, 1), W0, atol=1e-12)
@@ -124,7 +123,7 @@ def test_reshape_instead_of_permute_would_scramble_the_weight(rng):
 @given(cfg=conv_configs(), path=st.sampled_from(["ann", "snn"]))
 def test_factorized_conv_gradcheck(cfg, path):
     with default_dtype(np.float64):
-        layer = make_conv(FactorizedConv2d, cfg)
+        layer = make_conv(cfg)
     x = conv_input(cfg, np.random.default_rng(cfg["seed"]))
     fn = lambda x, *params: layer(x, path)  # noqa: E731 - params are read through the layer
     gradcheck(fn, x, *params_of(layer), seed=cfg["seed"])  # raises GradcheckError on mismatch
@@ -136,20 +135,20 @@ def test_factorized_conv_gradcheck(cfg, path):
 def test_factorized_linear_gradcheck(CO, N, bias, path, seed):
     (C, OC) = CO
     with default_dtype(np.float64):
-        layer = FactorizedLinear(C, OC, bias=bias, rng=np.random.default_rng(seed))
+        layer = TwinLinear(C, OC, bias=bias, rng=np.random.default_rng(seed))
     x = np.random.default_rng(seed).standard_normal((N, C))
     fn = lambda x, *params: layer(x, path)  # noqa: E731
     gradcheck(fn, x, *params_of(layer), seed=seed)  # raises GradcheckError on mismatch
 
 
 @pytest.mark.parametrize("make", [
-    lambda: SeparateConv2d(2, 3, 3, padding=1, bias=True, rng=np.random.default_rng(0)),
-    lambda: SeparateLinear(3, 2, rng=np.random.default_rng(0))])
+    lambda: TwinConv2d(2, 3, 3, padding=1, bias=True, wft=False, rng=np.random.default_rng(0)),
+    lambda: TwinLinear(3, 2, wft=False, rng=np.random.default_rng(0))])
 @pytest.mark.parametrize("path", ["ann", "snn"])
 def test_separate_twin_gradcheck(make, path):
     with default_dtype(np.float64):
         layer = make()
-    shape = (2, 2, 4, 4) if isinstance(layer, SeparateConv2d) else (2, 3)
+    shape = (2, 2, 4, 4) if isinstance(layer, TwinConv2d) else (2, 3)
     x = np.random.default_rng(1).standard_normal(shape)
     gradcheck(lambda x, *ps: layer(x, path), x, *params_of(layer))  # raises on a mismatch
 
@@ -163,12 +162,12 @@ def _grads(layer, x, gys, paths):
 
 
 @pytest.mark.parametrize("make", [
-    lambda: FactorizedConv2d(3, 5, 3, padding=1, bias=True, rng=np.random.default_rng(2)),
-    lambda: FactorizedLinear(4, 3, rng=np.random.default_rng(2))])
+    lambda: TwinConv2d(3, 5, 3, padding=1, bias=True, rng=np.random.default_rng(2)),
+    lambda: TwinLinear(4, 3, rng=np.random.default_rng(2))])
 def test_each_sigma_gets_only_its_path_and_U_Vh_get_the_sum(make, rng):
     with default_dtype(np.float64):
         layer = make()
-        conv = isinstance(layer, FactorizedConv2d)
+        conv = isinstance(layer, TwinConv2d)
         x = Tensor(rng.standard_normal((2, 3, 5, 5) if conv else (2, 4)))
     out = layer(x, "ann").shape
     gys = {p: rng.standard_normal(out) for p in ("ann", "snn")}
@@ -186,7 +185,7 @@ def test_each_sigma_gets_only_its_path_and_U_Vh_get_the_sum(make, rng):
 
 
 def test_paths_differ_once_the_singular_values_do(rng):
-    layer = FactorizedLinear(4, 3, rng=np.random.default_rng(0))
+    layer = TwinLinear(4, 3, rng=np.random.default_rng(0))
     x = Tensor(rng.standard_normal((2, 4)).astype(np.float32))
     np.testing.assert_array_equal(layer(x, "ann").numpy(), layer(x, "snn").numpy())
     layer.sigma_snn.data[0] += 1.0
@@ -202,7 +201,7 @@ def test_paths_differ_once_the_singular_values_do(rng):
 @given(cfg=conv_configs())
 def test_separate_twin_starts_from_the_same_weights(cfg):
     with default_dtype(np.float64):
-        fact, sep = make_conv(FactorizedConv2d, cfg), make_conv(SeparateConv2d, cfg)
+        fact, sep = make_conv(cfg), make_conv(cfg, wft=False)
         plain = nn.Conv2d(cfg["C"], cfg["OC"], cfg["k"], rng=np.random.default_rng(cfg["seed"]))
     x = Tensor(conv_input(cfg, np.random.default_rng(0)))
     for path in ("ann", "snn"):
@@ -212,10 +211,10 @@ def test_separate_twin_starts_from_the_same_weights(cfg):
 
 
 def test_separate_twin_has_the_same_interface_and_independent_copies():
-    fact = twin_conv2d(2, 3, 3, padding=1, bias=True, wft=True, rng=np.random.default_rng(0))
-    sep = twin_conv2d(2, 3, 3, padding=1, bias=True, wft=False, rng=np.random.default_rng(0))
-    assert isinstance(fact, FactorizedConv2d) and fact.wft and isinstance(fact, nn.TwinLayer)
-    assert isinstance(sep, SeparateConv2d) and not sep.wft and isinstance(sep, nn.TwinLayer)
+    fact = TwinConv2d(2, 3, 3, padding=1, bias=True, wft=True, rng=np.random.default_rng(0))
+    sep = TwinConv2d(2, 3, 3, padding=1, bias=True, wft=False, rng=np.random.default_rng(0))
+    assert fact.wft and isinstance(fact, nn.TwinLayer)
+    assert not sep.wft and isinstance(sep, nn.TwinLayer)
     assert [n for n, _ in fact.named_parameters()] == ["U", "Vh", "sigma_ann", "sigma_snn",
                                                         "bias_ann", "bias_snn"]
     assert [n for n, _ in sep.named_parameters()] == ["W_ann", "W_snn", "bias_ann", "bias_snn"]
@@ -224,34 +223,48 @@ def test_separate_twin_has_the_same_interface_and_independent_copies():
         assert layer.geometry() == (2, 3, 3, 3)
     sep.W_ann.data[...] += 1.0                     # an update of one path leaves the other
     assert np.abs(sep.W_ann.numpy() - sep.W_snn.numpy()).min() == pytest.approx(1.0)
-    lin = twin_linear(3, 2, wft=False, rng=np.random.default_rng(0))
-    assert isinstance(lin, SeparateLinear) and lin.weight("snn").shape == (2, 3)
-    assert isinstance(twin_linear(3, 2), FactorizedLinear)
+    lin = TwinLinear(3, 2, wft=False, rng=np.random.default_rng(0))
+    assert not lin.wft and lin.weight("snn").shape == (2, 3)
+    assert TwinLinear(3, 2).wft
+
+
+@pytest.mark.parametrize("wft, names", [(True, ["U", "Vh", "sigma_snn", "bias_snn"]),
+                                         (False, ["W_snn", "bias_snn"])])
+def test_a_one_path_layer_holds_nothing_of_the_other(wft, names):
+    layer = TwinConv2d(2, 3, 3, padding=1, bias=True, wft=wft, paths=("snn",),
+                       rng=np.random.default_rng(0))
+    assert [n for n, _ in layer.named_parameters()] == names
+    assert list(layer.path_parameters("snn")) == names
+    x = Tensor(np.ones((1, 2, 4, 4), np.float32))
+    assert layer(x, "snn").shape == (1, 3, 4, 4)
+    with pytest.raises(ValueError, match="'ann' was not built"):
+        layer(x, "ann")
 
 
 # ---- parameter counts (Section 4.3.1) -----------------------------------------------------------
 def test_parameter_counts_of_two_resnet_convs():
-    same = count_parameters(FactorizedConv2d(64, 64, 3, rng=np.random.default_rng(0)))
+    same = count_parameters(TwinConv2d(64, 64, 3, rng=np.random.default_rng(0)))
     # C = OC = 64, r = 64, P = 3·3 = 9
     assert same.factorized == (64 * (64 + 64) + 2 * 64) * 9 == 74_880      # thin SVD
     assert same.separate == 2 * 64 * 64 * 9 == 73_728                       # W_ANN, W_SNN
     assert same.paper == (64**2 + 64**2 + 2 * 64) * 9 == 74_880            # full SVD
     assert same.held == same.factorized and same.bias == 0 and same.layers == 1
-    down = count_parameters(FactorizedConv2d(64, 128, 3, rng=np.random.default_rng(0)))
+    down = count_parameters(TwinConv2d(64, 128, 3, rng=np.random.default_rng(0)))
     # C = 64, OC = 128, r = 64: thin SVD keeps U (9, 128, 64), Vh (9, 64, 64), 2 σ (9, 64)
     assert down.factorized == 9 * 128 * 64 + 9 * 64 * 64 + 2 * 9 * 64 == 111_744
     assert down.separate == 2 * 64 * 128 * 9 == 147_456
     assert down.paper == (64**2 + 128**2 + 2 * 64) * 9 == 185_472           # 25% over separate
     assert down.held == 111_744
-    sep = count_parameters(SeparateConv2d(64, 128, 3, bias=True, rng=np.random.default_rng(0)))
+    sep = count_parameters(TwinConv2d(64, 128, 3, bias=True, wft=False,
+                                      rng=np.random.default_rng(0)))
     assert (sep.factorized, sep.separate, sep.paper) == (111_744, 147_456, 185_472)
     assert sep.held == 147_456 and sep.bias == 2 * 128
 
 
 def test_parameter_counts_sum_over_twin_layers_only():
-    net = nn.Sequential(FactorizedConv2d(1, 4, 3, rng=np.random.default_rng(0)),
+    net = nn.Sequential(TwinConv2d(1, 4, 3, rng=np.random.default_rng(0)),
                         nn.BatchNorm2d(4), nn.Conv2d(4, 4, 1), nn.Flatten(),
-                        SeparateLinear(4, 10, rng=np.random.default_rng(0)))
+                        TwinLinear(4, 10, wft=False, rng=np.random.default_rng(0)))
     c = count_parameters(net)
     # conv 1→4, r = 1, P = 9: (1·5 + 2)·9 = 63; linear 4→10, r = 4: 4·14 + 8 = 64
     assert c.factorized == 63 + 64 and c.separate == 2 * 4 * 9 + 2 * 40
@@ -261,19 +274,19 @@ def test_parameter_counts_sum_over_twin_layers_only():
 
 # ---- errors -------------------------------------------------------------------------------------
 @pytest.mark.parametrize("build, match", [
-    (lambda: FactorizedConv2d(0, 4, 3), "in_channels"),
-    (lambda: SeparateConv2d(4, -1, 3), "out_channels"),
-    (lambda: FactorizedConv2d(4, 4, 0), "kernel_size"),
-    (lambda: FactorizedConv2d(4, 4, 3, stride=0), "stride"),
-    (lambda: FactorizedConv2d(4, 4, 3, padding=-1), "padding"),
-    (lambda: FactorizedLinear(0, 3), "in_features"),
-    (lambda: SeparateLinear(3, -2), "out_features")])
+    (lambda: TwinConv2d(0, 4, 3), "in_channels"),
+    (lambda: TwinConv2d(4, -1, 3, wft=False), "out_channels"),
+    (lambda: TwinConv2d(4, 4, 0), "kernel_size"),
+    (lambda: TwinConv2d(4, 4, 3, stride=0), "stride"),
+    (lambda: TwinConv2d(4, 4, 3, padding=-1), "padding"),
+    (lambda: TwinLinear(0, 3), "in_features"),
+    (lambda: TwinLinear(3, -2, wft=False), "out_features")])
 def test_bad_sizes_raise(build, match):
     with pytest.raises(ValueError, match=match):
         build()
 
 
-@pytest.mark.parametrize("layer", [FactorizedLinear(3, 2), SeparateLinear(3, 2)])
+@pytest.mark.parametrize("layer", [TwinLinear(3, 2), TwinLinear(3, 2, wft=False)])
 def test_unknown_path_is_named_in_the_error(layer):
     x = Tensor(np.ones((1, 3), np.float32))
     with pytest.raises(ValueError, match="'ANN'"):
@@ -283,25 +296,25 @@ def test_unknown_path_is_named_in_the_error(layer):
 
 
 def test_bad_inputs_raise():
-    conv = FactorizedConv2d(2, 3, 5, padding=1)
+    conv = TwinConv2d(2, 3, 5, padding=1)
     with pytest.raises(ValueError, match=r"kernel 5×5 is larger than the padded input 4×6"):
         conv(Tensor(np.ones((1, 2, 2, 4), np.float32)), "snn")
     with pytest.raises(ValueError, match=r"\(N, 2, H, W\)"):
         conv(Tensor(np.ones((1, 3, 8, 8), np.float32)), "ann")
     with pytest.raises(ValueError, match=r"\(\.\.\., 3\)"):
-        FactorizedLinear(3, 2)(Tensor(np.ones((1, 4), np.float32)), "ann")
+        TwinLinear(3, 2)(Tensor(np.ones((1, 4), np.float32)), "ann")
     with pytest.raises(TypeError, match="wft"):
-        twin_conv2d(2, 3, 3, wft="yes")
+        TwinConv2d(2, 3, 3, wft="yes")
     with pytest.raises(ValueError, match="sigma"):
         rebuild_weight(np.ones((3, 2)), np.ones(3), np.ones((2, 4)))
     with pytest.raises(TypeError, match="Module"):
-        count_parameters([FactorizedLinear(3, 2)])
+        count_parameters([TwinLinear(3, 2)])
 
 
 # ---- singular values and plots -------------------------------------------------------------------
 def _trained_net():
-    net = nn.Sequential(FactorizedConv2d(1, 3, 3, rng=np.random.default_rng(0)), nn.ReLU(),
-                        SeparateConv2d(3, 3, 1), FactorizedLinear(4, 2))
+    net = nn.Sequential(TwinConv2d(1, 3, 3, rng=np.random.default_rng(0)), nn.ReLU(),
+                        TwinConv2d(3, 3, 1, wft=False), TwinLinear(4, 2))
     net[3].sigma_snn.data[...] *= 1.5
     return net
 
@@ -311,7 +324,7 @@ def test_singular_values_names_only_factorized_layers():
     assert list(table) == ["0", "3"]
     assert table["0"][0].shape == (3, 3, 1) and table["3"][1].shape == (2,)
     np.testing.assert_allclose(table["3"][1], 1.5 * table["3"][0], rtol=1e-6)
-    assert list(singular_values(FactorizedLinear(3, 2))) == ["FactorizedLinear"]
+    assert list(singular_values(TwinLinear(3, 2))) == ["TwinLinear"]
 
 
 def test_plot_singular_values_draws_what_it_is_given(tmp_path):
@@ -327,7 +340,7 @@ def test_plot_singular_values_draws_what_it_is_given(tmp_path):
     xs, ys = ax.lines[0].get_data()
     np.testing.assert_array_equal(xs, ys)                              # the identity line
     with pytest.raises(ValueError, match="no factorized layers"):
-        plot_singular_values(nn.Sequential(SeparateLinear(2, 2)))
+        plot_singular_values(nn.Sequential(TwinLinear(2, 2, wft=False)))
 
 
 def test_plot_singular_value_drift_draws_the_mean_gap(tmp_path):
@@ -351,7 +364,7 @@ def test_cupy_matches_numpy(rng):
     results = []
     for name in ("numpy", "cupy"):
         with minijoint.using_backend(name):
-            layer = FactorizedConv2d(3, 4, 3, padding=1, bias=True, rng=np.random.default_rng(7))
+            layer = TwinConv2d(3, 4, 3, padding=1, bias=True, rng=np.random.default_rng(7))
             y = layer(Tensor(x), "snn")
             y.backward(gy)
             results.append([y.numpy()] + [minijoint.to_host(p.grad) for p in

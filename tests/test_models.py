@@ -7,8 +7,8 @@ from hypothesis import given, settings, strategies as st
 import minijoint
 from minijoint import Tensor
 from minijoint import functional as F
-from minijoint.models import JointNet, TwinBatchNorm2d, build_model
-from minijoint.nn import FactorizedConv2d, SeparateConv2d
+from minijoint.models import JointNet, TwinBatchNorm2d, build_joint_net
+from minijoint.nn import TwinConv2d
 from minijoint.nn.spiking import fold_time, repeat_time, unfold_time
 from minijoint.snn import lif
 from minijoint.testing import gradcheck
@@ -53,10 +53,10 @@ def test_output_shapes(arch, side):
 @settings(max_examples=8)
 @given(arch=st.sampled_from(["resnet10", "vgg16"]), width=st.integers(1, 3),
        side=st.integers(8, 12), T=st.integers(1, 3), n=st.integers(2, 3),
-       c=st.integers(1, 3), k=st.integers(1, 4), readout=st.sampled_from(["mean", "sum"]))
-def test_shapes_for_drawn_settings(arch, width, side, T, n, c, k, readout):
+       c=st.integers(1, 3), k=st.integers(1, 4), readout_mode=st.sampled_from(["mean", "sum"]))
+def test_shapes_for_drawn_settings(arch, width, side, T, n, c, k, readout_mode):
     m = net(arch, num_classes=k, width=width, in_channels=c, image_size=side, T=T,
-            readout=readout)
+            readout_mode=readout_mode)
     out = m(images(n, c, side, seed=side))
     if arch == "resnet10":       # 3x3 convs, padding 1: a stride-2 stage maps S to ceil(S/2)
         sides = [side, (side + 1) // 2, (side + 3) // 4, (side + 7) // 8]
@@ -96,8 +96,7 @@ def test_snn_only_builds_no_ann_parts():
     assert all(bn.ann is None for bn in m.modules() if isinstance(bn, TwinBatchNorm2d))
     out = m(images(3, 1, 8))
     assert out.ann_logits is None and out.ann_feats is None and len(out.snn_logits) == 4
-    ids = {id(p) for p in m.parameters()}
-    assert all(id(layer.sigma_ann) not in ids for _, layer in m.twin_layers())
+    assert all(layer.sigma_ann is None for _, layer in m.twin_layers())
     assert m.ann_parameters() == [] and len(m.snn_parameters()) == len(m.parameters())
     assert not any("sigma_ann" in k for k in m.state_dict())
     with pytest.raises(ValueError, match="not built"):
@@ -109,9 +108,8 @@ def test_twin_weights_equal_at_init(wft):
     m = net("vgg16", width=4, wft=wft)
     layers = m.twin_layers()
     assert len(layers) == 13
-    cls = FactorizedConv2d if wft else SeparateConv2d
     for _, layer in layers:
-        assert isinstance(layer, cls)
+        assert isinstance(layer, TwinConv2d) and layer.wft == wft
         np.testing.assert_allclose(layer.weight("ann").numpy(), layer.weight("snn").numpy(),
                                    rtol=1e-5, atol=1e-6)
     if not wft:
@@ -166,7 +164,7 @@ def test_readout_sum_is_T_times_mean():
     m = net(width=4, T=3)
     x = images(2, 1, 8)
     mean = m(x, paths=("snn",)).snn_logits
-    m.readout = "sum"
+    m.readout_mode = "sum"
     total = m(x, paths=("snn",)).snn_logits
     for a, b in zip(mean, total):
         np.testing.assert_allclose(b.numpy(), 3 * a.numpy(), rtol=1e-5, atol=1e-6)
@@ -206,7 +204,7 @@ def test_smooth_gradcheck_snn_logits():
     (dict(arch="resnet50"), "known models: resnet10, resnet18, resnet34, vgg16"),
     (dict(width=0), "width"), (dict(arch="vgg16", width=0), "width"),
     (dict(in_channels=0), "in_channels"), (dict(num_classes=0), "num_classes"),
-    (dict(image_size=4), "image_size"), (dict(T=0), "T"), (dict(readout="max"), "readout"),
+    (dict(image_size=4), "image_size"), (dict(T=0), "T"), (dict(readout_mode="max"), "readout_mode"),
     (dict(paths=()), "paths"), (dict(paths=("cnn",)), "paths"), (dict(tau=1.5), "tau"),
 ])
 def test_bad_arguments(kw, match):
@@ -222,8 +220,8 @@ def test_bad_input_shape():
         m(Tensor(np.zeros((1, 8, 8), np.float32)))
 
 
-def test_build_model_and_float32():
-    m = build_model("resnet10", width=4, rng=np.random.default_rng(0))
+def test_build_joint_net_and_float32():
+    m = build_joint_net("resnet10", width=4, rng=np.random.default_rng(0))
     out = m(images(2, 1, 8))
     assert all(z.dtype == np.float32 for z in out.ann_logits + out.snn_logits)
 

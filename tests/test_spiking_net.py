@@ -10,7 +10,7 @@ import minijoint
 import minijoint.functional as F
 import minijoint.nn as nn
 from minijoint import Tensor, default_dtype, no_grad
-from minijoint.nn import LIF, Readout, TimeDistributed, fold_time, readout, repeat_time, unfold_time
+from minijoint.nn import LIF, fold_time, per_step, readout, repeat_time, unfold_time
 from minijoint.snn import ATan, Rectangle, Sigmoid, Triangle, lif, lif_backward, lif_forward
 from minijoint.testing import gradcheck
 
@@ -22,8 +22,10 @@ def small_net(T, sg, tau, v_th, seed):
     rng = np.random.default_rng(seed)
     with default_dtype(np.float64):
         conv1, bn, conv2 = nn.Conv2d(2, 3, 3, padding=1, rng=rng), nn.BatchNorm2d(3), nn.Conv2d(3, 2, 3, rng=rng)
-    net = nn.Sequential(TimeDistributed(conv1, bn), LIF(tau, v_th, sg, smooth=True),
-                        TimeDistributed(conv2), LIF(tau, v_th, sg, smooth=True), Readout())
+    lif1, lif2 = LIF(tau, v_th, sg, smooth=True), LIF(tau, v_th, sg, smooth=True)
+
+    def net(x):
+        return readout(lif2(per_step(conv2, lif1(per_step(lambda x4: bn(conv1(x4)), x)))))
     return net, (conv1.W, conv1.b, bn.gamma, bn.beta, conv2.W)
 
 
@@ -52,7 +54,8 @@ def test_stem_once_equals_stem_at_every_step(T, seed, smooth):
         for p in (conv.W, conv.b, bn.gamma):
             p.grad = None
         x = Tensor(x0, requires_grad=True)
-        h = repeat_time(bn(conv(x)), T) if once else TimeDistributed(conv, bn)(repeat_time(x, T))
+        h = repeat_time(bn(conv(x)), T) if once else per_step(lambda x4: bn(conv(x4)),
+                                                              repeat_time(x, T))
         y = lif(h, surrogate=sg, smooth=smooth)
         y.backward(gy)
         results.append([y.data, x.grad, conv.W.grad, conv.b.grad, bn.gamma.grad])
@@ -71,6 +74,9 @@ def test_fold_unfold_and_repeat(T, N, rest):
     np.testing.assert_array_equal(folded.data[-N:], x.data[-1])
     back = unfold_time(folded, T)
     np.testing.assert_array_equal(back.data, x.data)
+    same, doubled = per_step(lambda x4: (x4, x4 * 2.0), x)     # each part unfolded
+    np.testing.assert_array_equal(same.data, x.data)
+    np.testing.assert_array_equal(doubled.data, 2 * x.data)
     gy = np.random.default_rng(0).standard_normal(x.shape)
     back.backward(gy)
     np.testing.assert_array_equal(x.grad, gy)
@@ -123,27 +129,26 @@ def test_time_helpers_reject_bad_input():
         unfold_time(Tensor(np.zeros((5, 2))), 2)
     with pytest.raises(ValueError, match="T=0"):
         repeat_time(Tensor(np.zeros(3)), 0)
-    with pytest.raises(TypeError, match="layer 0"):
-        TimeDistributed(lambda x: x)
+    with pytest.raises(ValueError, match=r"\(T, N, ...\)"):
+        per_step(F.relu, Tensor(np.zeros(3)))
 
 
 class SpikingCNN(nn.Module):
-    """Stem conv+BN once → LIF → conv+BN+pool per step → LIF → linear per step → mean over T."""
+    """Stem conv+BN once → LIF → conv+BN+pool per step → LIF → linear, mean over T."""
 
     def __init__(self, T, rng):
         super().__init__()
         self.T = T
         self.stem = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1, rng=rng), nn.BatchNorm2d(16))
-        self.body = nn.Sequential(
-            LIF(),
-            TimeDistributed(nn.Conv2d(16, 32, 3, padding=1, rng=rng), nn.BatchNorm2d(32),
-                            nn.AvgPool2d(2)),
-            LIF(),
-            TimeDistributed(nn.Flatten(), nn.Linear(32 * 4 * 4, 10, rng=rng)),
-            Readout())
+        self.lif1, self.lif2 = LIF(), LIF()
+        self.conv = nn.Sequential(nn.Conv2d(16, 32, 3, padding=1, rng=rng), nn.BatchNorm2d(32),
+                                  nn.AvgPool2d(2))
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(32 * 4 * 4, 10, rng=rng))
 
     def forward(self, x):
-        return self.body(repeat_time(self.stem(x), self.T))
+        s = self.lif1(repeat_time(self.stem(x), self.T))
+        s = self.lif2(per_step(self.conv, s))
+        return readout(per_step(self.head, s))
 
 
 @pytest.mark.slow

@@ -49,8 +49,7 @@ import numpy as np
 
 import minijoint as mj
 import minijoint.functional as F
-from minijoint.nn import (FactorizedConv2d, SeparateConv2d, count_parameters, init,
-                          rebuild_weight)
+from minijoint.nn import TwinConv2d, count_parameters, init, rebuild_weight
 from minijoint.optim import SGD
 from minijoint.plot import plot_singular_values
 from minijoint.testing import gradcheck
@@ -117,16 +116,18 @@ print(f"reshape route: {moved:.0%} of the entries of the initial weight are move
       f"same values: {np.allclose(np.sort(W_scrambled.ravel()), np.sort(W.ravel()))}")
 
 # %% [markdown]
-# ## The layer: `FactorizedConv2d` and `rebuild_weight`
+# ## The layer: `TwinConv2d` and `rebuild_weight`
 #
-# minijoint's `FactorizedConv2d` does the permuted per-position SVD at init and holds
-# U (KH, KW, OC, r), Vh (KH, KW, r, C), σ_ANN and σ_SNN (KH, KW, r). `rebuild_weight(U, σ, Vh)`
-# is the differentiable Eq. 12/13, `layer.weight(path)` permutes its result back. At init
+# minijoint's `TwinConv2d` (factorized with `wft=True`, the default; `wft=False` gives each
+# path its own W) does the permuted per-position SVD at init and holds U (KH, KW, OC, r),
+# Vh (KH, KW, r, C), σ_ANN and σ_SNN (KH, KW, r). `rebuild_weight(U, σ, Vh)` is the
+# differentiable Eq. 12/13, `layer.weight(path)` permutes its result back, and
+# `layer(x, path)` rebuilds, then convolves. At init
 # both paths rebuild exactly the Kaiming draw (the same seed gives the same W as above).
 
 # %%
 with mj.default_dtype(np.float64):
-    layer = FactorizedConv2d(C, OC, (KH, KW), padding=1, rng=np.random.default_rng(7))
+    layer = TwinConv2d(C, OC, (KH, KW), padding=1, rng=np.random.default_rng(7))
 W_ann0, W_snn0 = layer.weight("ann").numpy(), layer.weight("snn").numpy()
 print("layer.weight('ann') == W:", np.allclose(W_ann0, W),
       "   ann == snn:", np.allclose(W_ann0, W_snn0))
@@ -256,7 +257,7 @@ def formulas(C, OC, k):
 
 checked = []
 for C_, OC_, k in [(4, 6, 3), (8, 8, 3), (8, 16, 3), (8, 16, 1)]:
-    fact, sep = FactorizedConv2d(C_, OC_, k, rng=rng), SeparateConv2d(C_, OC_, k, rng=rng)
+    fact, sep = TwinConv2d(C_, OC_, k, rng=rng), TwinConv2d(C_, OC_, k, wft=False, rng=rng)
     n_f, n_s = count_parameters(fact), count_parameters(sep)
     checked.append((formulas(C_, OC_, k), n_f, n_s, fact.num_parameters(), sep.num_parameters()))
     print(f"C={C_:2d} OC={OC_:2d} k={k}: {n_f}")

@@ -13,7 +13,8 @@ What is counted, per image (one inference: all T steps of the SNN):
   table follows the paper, so that the comparison is the paper's;
 * **SNN, later layers**: fed by spikes, ``rate · MACs`` adds per step (a silent input costs
   nothing, a spike one add per weight it meets) and no mults: T·rate·MACs adds, where
-  ``rate`` is the mean of the 0/1 spikes entering the layer, measured on the test images.
+  ``rate`` is the :func:`~minijoint.nn.firing_rate` of the 0/1 spikes entering the layer,
+  averaged over the test images (:class:`~minijoint.nn.RateMeter`).
   The classifier gets the time-averaged rates (N, C); it is linear, so it is counted as
   T steps on spikes with that mean rate.
 
@@ -31,36 +32,10 @@ import numpy as np
 from .. import backend
 from ..function import no_grad
 from ..nn.module import observe
-from ..tensor import Tensor
+from ..nn.spiking import RateMeter, firing_rate
 from .counts import conv2d_macs, linear_macs
 
-__all__ = ["firing_rate", "RateMeter", "LayerOps", "layer_table", "measure", "totals"]
-
-
-def firing_rate(spikes) -> float:
-    """Fraction of ones in a 0/1 spike array or Tensor: #spikes / #elements."""
-    data = spikes.data if isinstance(spikes, Tensor) else spikes
-    if not hasattr(data, "size") or data.size == 0:
-        raise ValueError(f"firing_rate: expected a non-empty array of spikes, got {spikes!r}")
-    return float(data.sum()) / data.size
-
-
-class RateMeter:
-    """Firing rate accumulated over batches: Σ spikes / Σ elements (batches of different
-    sizes are weighted by their size, not averaged per batch)."""
-
-    def __init__(self):
-        self.spikes, self.count = 0.0, 0
-
-    def add(self, spikes) -> None:
-        data = spikes.data if isinstance(spikes, Tensor) else spikes
-        self.spikes += float(data.sum())
-        self.count += int(data.size)
-
-    @property
-    def rate(self):
-        """The rate so far, or None before any batch."""
-        return self.spikes / self.count if self.count else None
+__all__ = ["LayerOps", "layer_table", "measure", "totals"]
 
 
 @dataclass
@@ -110,7 +85,8 @@ class LayerOps:
 
 
 class _Recorder:
-    """The :func:`observe` callback: per layer, its shapes and the SNN input spikes."""
+    """The :func:`observe` callback: per layer, its shapes and the rate of the SNN's input
+    spikes (``end_batch(N)`` adds a batch's rates to ``inputs``)."""
 
     def __init__(self, model, branches: bool):
         self.twins = {id(m): n for n, m in model.twin_layers()}
@@ -124,7 +100,8 @@ class _Recorder:
                     self.heads[id(h)] = (f"branch {i + 1}", path)
         self.shortcuts = {id(m.shortcut.conv) for _, m in model.named_modules()
                           if getattr(m, "shortcut", None) is not None}
-        self.order, self.info, self.meters, self.first = [], {}, {}, {}
+        self.order, self.info, self.first = [], {}, {}
+        self.batch, self.inputs = {}, RateMeter()
 
     def __call__(self, module, args, output):
         key = id(module)
@@ -150,13 +127,16 @@ class _Recorder:
                                    in_shape=tuple(x.shape[1:]), out_shape=out_shape,
                                    macs=macs, neurons=neurons)
         if path == "snn":
-            self.meters.setdefault(name, RateMeter()).add(x)
+            self.batch[name] = firing_rate(x)
+
+    def end_batch(self, images: int) -> None:
+        self.inputs.add(self.batch, images)
+        self.batch = {}
 
     def rows(self, T: int) -> list:
-        firsts = set(self.first.values())
+        firsts, rates = set(self.first.values()), self.inputs.rates
         return [LayerOps(name=n, **self.info[n], first=n in firsts, T=T,
-                         rate=None if n in firsts or n not in self.meters
-                         else self.meters[n].rate) for n in self.order]
+                         rate=None if n in firsts else rates.get(n)) for n in self.order]
 
 
 def _check_model(where, model):
@@ -181,14 +161,14 @@ def measure(model, batches, limit=None, branches: bool = False) -> dict:
          "ann_acc": float | None, "snn_acc": float | None,   # when labels were given
          "lif_rates": {LIF layer: firing rate}}
 
-    Rates are Σ spikes / Σ elements over all the batches measured.
+    Rates are each batch's :func:`~minijoint.nn.firing_rate`, weighted by its images.
     """
     _check_model("measure", model)
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise ValueError(f"measure: limit must be a positive number of batches, got {limit!r}")
     rec = _Recorder(model, branches)
     hits, images, n_batches, labelled = {}, 0, 0, True
-    lif = {}
+    lif = RateMeter()
     was_training = model.training
     model.eval()
     try:
@@ -205,8 +185,8 @@ def measure(model, batches, limit=None, branches: bool = False) -> dict:
                         pred = backend.to_host(logits[-1].data.argmax(axis=1))
                         hits[path] = hits.get(path, 0) + int((pred == backend.to_host(y)).sum())
                 labelled &= y is not None
-                for name, r in model.firing_rates().items():
-                    lif[name] = lif.get(name, 0.0) + r * N
+                lif.add(model.firing_rates(), N)
+                rec.end_batch(N)
                 images += N
                 n_batches += 1
     finally:
@@ -216,7 +196,7 @@ def measure(model, batches, limit=None, branches: bool = False) -> dict:
     acc = {f"{p}_acc": (hits[p] / images if labelled and p in hits else None)
            for p in ("ann", "snn")}
     return {"layers": rec.rows(model.T), "images": images, "batches": n_batches, **acc,
-            "lif_rates": {k: v / images for k, v in lif.items()}}
+            "lif_rates": lif.rates}
 
 
 def totals(layers) -> dict:

@@ -16,6 +16,7 @@ from ..data import DataLoader, load_dataset
 from ..data.augment import cifar_augment
 from ..function import no_grad
 from ..models import JointNet
+from ..nn.spiking import RateMeter
 from ..snn.surrogate import get_surrogate
 from .checkpoint import CheckpointError, load_checkpoint
 from .config import TrainConfig
@@ -33,14 +34,15 @@ def build_model(cfg: TrainConfig, info) -> JointNet:
                     in_channels=info.in_channels, image_size=_side(info.image_size), T=cfg.T,
                     wft=mode.wft, tau=cfg.tau, v_th=cfg.v_th,
                     surrogate=get_surrogate(cfg.surrogate), detach_reset=cfg.detach_reset,
-                    readout=cfg.readout, paths=mode.paths, rng=np.random.default_rng(cfg.seed))
+                    readout_mode=cfg.readout, paths=mode.paths,
+                    rng=np.random.default_rng(cfg.seed))
 
 
 def evaluate(model: JointNet, loader) -> dict:
     """Test accuracy of each network's classifier (fractions) and SNN firing rates per layer."""
     was_training = model.training
     model.eval()
-    correct, rates, n = {}, {}, 0
+    correct, rates, n = {}, RateMeter(), 0
     with no_grad():
         for x, y in loader:
             out = model(x, paths=("snn",) if _teacher_only(model) else None)
@@ -48,12 +50,11 @@ def evaluate(model: JointNet, loader) -> dict:
                 if logits is not None:
                     hit = int((logits[-1].data.argmax(axis=1) == y).sum())
                     correct[path] = correct.get(path, 0) + hit
-            for name, r in model.firing_rates().items():
-                rates[name] = rates.get(name, 0.0) + r * len(y)
+            rates.add(model.firing_rates(), len(y))
             n += len(y)
     model.train(was_training)
     result = {f"{p}_acc": c / n for p, c in correct.items()}
-    result["rates"] = {k: v / n for k, v in rates.items()}
+    result["rates"] = rates.rates
     return result
 
 

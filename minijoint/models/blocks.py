@@ -1,14 +1,16 @@
 r"""Building blocks shared by the ANN and the SNN twin (paper Sections 4.2–4.4, docs/method.md §3–§4).
 
-Every block holds ONE set of twin convolutions (:func:`~minijoint.nn.twin_conv2d`: shared
+Every block holds ONE set of twin convolutions (:class:`~minijoint.nn.TwinConv2d`: shared
 U, Vh with σ per path when ``wft=True``, separate W per path when ``wft=False``) and one
 BatchNorm PER PATH (BN is never shared, docs/method.md §6). It runs either network:
 
 * ``forward_ann(x)``: x (N, C, H, W) analog activations → (N, OC, OH, OW), ReLU activations;
 * ``forward_snn(s)``: s (T, N, C, H, W) spikes → (T, N, OC, OH, OW) spikes. The stateless
-  layers (conv, BN, pooling) fold T into the batch, (T, N, ...) → (T·N, ...), so the SNN's
-  BN takes its statistics over (T·N, H, W); only the LIF neurons see the time axis.
+  layers (conv, BN, pooling) run through :func:`~minijoint.nn.per_step`, time folded into
+  the batch, so the SNN's BN takes its statistics over (T·N, H, W); only the LIF neurons
+  see the time axis.
 
+A block built without a path (``paths``) holds nothing of it: no σ / W, no BN, no LIF.
 Each LIF is its own :class:`~minijoint.nn.LIF` module, so its firing rate is logged per
 layer (``JointNet.firing_rates``).
 """
@@ -19,11 +21,11 @@ import numbers
 from .. import functional as F
 from ..nn.layers import BatchNorm2d
 from ..nn.module import Module, ModuleList
-from ..nn.factorized import PATHS, twin_conv2d
-from ..nn.spiking import LIF, fold_time, repeat_time, unfold_time
+from ..nn.factorized import PATHS, TwinConv2d, check_paths
+from ..nn.spiking import LIF, per_step, repeat_time
 
 __all__ = ["TwinBatchNorm2d", "ConvBN", "Stem", "BasicBlock", "ConvBNAct", "MaxPool",
-           "Stage", "check_paths", "check_int"]
+           "Stage", "check_int"]
 
 
 def check_int(where: str, name: str, value, minimum: int, why: str = "") -> int:
@@ -31,26 +33,6 @@ def check_int(where: str, name: str, value, minimum: int, why: str = "") -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise ValueError(f"{where}: {name} must be an integer >= {minimum}{why}, got {value!r}")
     return int(value)
-
-
-def check_paths(where: str, paths) -> tuple:
-    """``paths`` as a tuple in canonical order ("ann" before "snn"); a clear error otherwise."""
-    if isinstance(paths, str):
-        paths = (paths,)
-    try:
-        given = tuple(paths)
-    except TypeError:
-        raise TypeError(f"{where}: paths must be a tuple of 'ann'/'snn', got {paths!r}") from None
-    if not given or any(p not in PATHS for p in given) or len(set(given)) != len(given):
-        raise ValueError(f"{where}: paths must be a non-empty tuple of distinct names from "
-                         f"{PATHS}, got {paths!r}")
-    return tuple(p for p in PATHS if p in given)
-
-
-def _per_step(fn, s):
-    """Apply a stateless layer ``fn`` to every time step at once:
-    s (T, N, ...) → fold → (T·N, ...) → fn → unfold → (T, N, ...)."""
-    return unfold_time(fn(fold_time(s)), s.shape[0])
 
 
 class TwinBatchNorm2d(Module):
@@ -76,6 +58,10 @@ class TwinBatchNorm2d(Module):
     def forward(self, x, path):
         return self.bn(path)(x)
 
+    def path_parameters(self, path) -> dict:
+        """{name: Parameter} of ``path``'s BatchNorm ("ann.gamma", …)."""
+        return dict(self.bn(path).named_parameters(path))
+
     def extra_repr(self):
         return f"paths={self.paths}"
 
@@ -87,8 +73,8 @@ class ConvBN(Module):
 
     def __init__(self, in_channels, out_channels, kernel_size, stride, padding, wft, paths, rng):
         super().__init__()
-        self.conv = twin_conv2d(in_channels, out_channels, kernel_size, stride=stride,
-                                padding=padding, bias=False, wft=wft, rng=rng)
+        self.conv = TwinConv2d(in_channels, out_channels, kernel_size, stride=stride,
+                               padding=padding, bias=False, wft=wft, paths=paths, rng=rng)
         self.bn = TwinBatchNorm2d(out_channels, paths)
 
     def forward(self, x, path):
@@ -150,12 +136,12 @@ class BasicBlock(Module):
         return F.relu(self.unit2(h, "ann") + self._shortcut(x, "ann"))
 
     def forward_snn(self, s):
-        """s (T, N, C, H, W) spikes → (T, N, OC, OH, OW) spikes."""
-        T = s.shape[0]
-        s4 = fold_time(s)                                              # (T·N, C, H, W)
-        h = self.lif1(unfold_time(self.unit1(s4, "snn"), T))           # LIF₁(BN₁(conv₁ s))
-        c = self.unit2(fold_time(h), "snn") + self._shortcut(s4, "snn")
-        return self.lif2(unfold_time(c, T))                            # LIF₂(… + shortcut(s))
+        """s (T, N, C, H, W) spikes → (T, N, OC, OH, OW) spikes; conv₁ and the shortcut read
+        the same folded s."""
+        c1, short = per_step(lambda s4: (self.unit1(s4, "snn"), self._shortcut(s4, "snn")), s)
+        h = self.lif1(c1)                                          # LIF₁(BN₁(conv₁ s))
+        c2 = per_step(lambda h4: self.unit2(h4, "snn"), h)         # BN₂(conv₂ h)
+        return self.lif2(c2 + short)                               # LIF₂(… + shortcut(s))
 
     def extra_repr(self):
         return f"{self.in_channels}, {self.out_channels}, stride={self.stride}"
@@ -177,7 +163,7 @@ class ConvBNAct(Module):
         return F.relu(self.unit(x, "ann"))
 
     def forward_snn(self, s):
-        return self.lif(_per_step(lambda z: self.unit(z, "snn"), s))
+        return self.lif(per_step(lambda s4: self.unit(s4, "snn"), s))
 
     def extra_repr(self):
         return f"{self.in_channels}, {self.out_channels}"
@@ -191,7 +177,7 @@ class MaxPool(Module):
         return F.max_pool2d(x, 2, stride=2)
 
     def forward_snn(self, s):
-        return _per_step(lambda z: F.max_pool2d(z, 2, stride=2), s)
+        return per_step(lambda s4: F.max_pool2d(s4, 2, stride=2), s)
 
 
 class Stage(Module):

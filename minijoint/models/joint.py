@@ -4,7 +4,7 @@ r"""``JointNet``: an ANN and an SNN over one architecture, with four branches ea
 What the two networks share and what they do not:
 
 ==================  =========================================================================
-twin convolutions   ``wft=True``: U, Vh shared, σ_ANN / σ_SNN per path (Eq. 13);
+twin convolutions   ``wft=True``: U, Vh shared, σ_ANN / σ_SNN per path (nn/factorized.py);
                     ``wft=False``: separate W_ANN, W_SNN (the baseline of Table 4)
 BatchNorm           one per path, never shared (docs/method.md §6)
 branch heads        four per network: after stage i, GAP → Linear (stage 4's is the classifier)
@@ -15,9 +15,9 @@ Forward, x (N, C, H, W) analog images:
 * ANN: stem → stage 1..4; branch i: Fᵢ = GAP(stage-i output) (N, Cᵢ), zᵢ = headᵢ(Fᵢ).
 * SNN, direct encoding: the stem's conv+BN runs once on x and is broadcast over T, then
   LIF; the stages run on spikes (T, N, C, H, W). Fᵢ = GAP(stage-i spikes) averaged over T
-  (firing rates in [0, 1]) and zᵢ = headᵢ(Fᵢ). As the head is linear this IS Eq. 3's mean
-  readout (1/T)·Σ_t (W xᵗ + b). ``readout="sum"`` returns T·zᵢ = Σ_t (W xᵗ + b), the
-  released code's summed readout; the features stay the mean rates either way.
+  (firing rates in [0, 1]); zᵢ = the readout of headᵢ over the T steps
+  (:func:`~minijoint.nn.readout_from_mean` of Fᵢ), their mean (``readout_mode="mean"``, the
+  paper) or their sum (``"sum"``, the released code); Fᵢ stays the mean rates either way.
 """
 from __future__ import annotations
 
@@ -26,17 +26,17 @@ from dataclasses import dataclass
 
 from .. import functional as F
 from ..function import no_grad
-from ..nn.factorized import TwinLayer
+from ..nn.factorized import TwinConv2d, check_paths
 from ..nn.layers import Linear
 from ..nn.module import Module
-from ..nn.spiking import LIF, fold_time, readout, unfold_time
+from ..nn.spiking import LIF, per_step, readout, readout_from_mean
 from ..random import get_rng
 from ..tensor import Tensor
-from .blocks import TwinBatchNorm2d, check_int, check_paths
+from .blocks import TwinBatchNorm2d, check_int
 from .resnet import RESNET_STAGES, build_resnet
 from .vgg import build_vgg
 
-__all__ = ["JointOutput", "JointNet", "build_model", "MODELS"]
+__all__ = ["JointOutput", "JointNet", "build_joint_net", "MODELS"]
 
 MODELS = {**{name: build_resnet for name in RESNET_STAGES}, "vgg16": build_vgg}
 READOUTS = ("mean", "sum")
@@ -64,11 +64,11 @@ class JointNet(Module):
     T             time steps of the SNN
     wft           True: factorized twin weights; False: separate weights
     tau, v_th, surrogate, detach_reset   the LIF settings of every neuron (docs/method.md §1)
-    readout       "mean" (Eq. 3) or "sum" (the released code: T times the mean's logits)
-    paths         which networks exist: ("ann", "snn"), ("snn",) or ("ann",). The twin
-                  convolutions always hold both paths' weights; those of a missing path are
-                  left out of :meth:`named_parameters` (and so of the optimizer and
-                  checkpoints), and no BN or heads are built for it.
+    readout_mode  "mean" (the paper) or "sum" (the released code: T times the mean's
+                  logits); see :func:`~minijoint.nn.readout`
+    paths         which networks exist: ("ann", "snn"), ("snn",) or ("ann",). Nothing is
+                  built for a missing path: no σ / W in the twin convolutions, no BN, no
+                  heads, no LIF.
     rng           NumPy Generator for every initial weight (default: the shared one)
 
     Attributes: ``stem``, ``stages`` (4), ``ann_heads`` / ``snn_heads`` (4 Linear each, or
@@ -78,7 +78,7 @@ class JointNet(Module):
 
     def __init__(self, arch="resnet10", num_classes=10, width=16, in_channels=1, image_size=8,
                  T=4, wft=True, tau=0.25, v_th=0.5, surrogate=None, detach_reset=False,
-                 readout="mean", paths=("ann", "snn"), rng=None):
+                 readout_mode="mean", paths=("ann", "snn"), rng=None):
         super().__init__()
         if arch not in MODELS:
             raise ValueError(f"JointNet: unknown model {arch!r}; known models: "
@@ -87,9 +87,10 @@ class JointNet(Module):
         self.num_classes = check_int("JointNet", "num_classes", num_classes, 1)
         self.in_channels = check_int("JointNet", "in_channels", in_channels, 1)
         self.T = check_int("JointNet", "T", T, 1, " (time steps)")
-        if readout not in READOUTS:
-            raise ValueError(f"JointNet: readout must be one of {READOUTS}, got {readout!r}")
-        self.readout = readout
+        if readout_mode not in READOUTS:
+            raise ValueError(f"JointNet: readout_mode must be one of {READOUTS}, "
+                             f"got {readout_mode!r}")
+        self.readout_mode = readout_mode
         self.paths = check_paths("JointNet", paths)
         self.wft = bool(wft)
         self.freeze_ann = False
@@ -136,11 +137,10 @@ class JointNet(Module):
         s = self.stem.forward_snn(x, self.T)                            # (T, N, C, H, W)
         for stage, head in zip(self.stages, self.snn_heads):
             s = stage.forward_snn(s)
-            rates = unfold_time(F.global_avg_pool2d(fold_time(s)), self.T)  # (T, N, Cᵢ)
-            f = readout(rates, "mean")                                  # Fᵢ: mean over T
-            z = head(f)                                                 # (1/T) Σ_t (W xᵗ + b)
+            rates = per_step(F.global_avg_pool2d, s)                    # (T, N, Cᵢ)
+            f = readout(rates)                                          # Fᵢ: mean over T
             feats.append(f)
-            logits.append(z * float(self.T) if self.readout == "sum" else z)
+            logits.append(readout_from_mean(f, self.T, self.readout_mode, head))  # zᵢ (N, K)
         return logits, feats
 
     def _check_input(self, x):
@@ -185,8 +185,8 @@ class JointNet(Module):
         return {n: float(r) for n, r in rates.items() if r is not None}
 
     def twin_layers(self) -> list:
-        """(name, twin layer) for every twin convolution, in definition (= forward) order."""
-        return [(n, m) for n, m in self.named_modules() if isinstance(m, TwinLayer)]
+        """(name, twin convolution) for every one, in definition (= forward) order."""
+        return [(n, m) for n, m in self.named_modules() if isinstance(m, TwinConv2d)]
 
     def set_smooth(self, flag: bool = True) -> None:
         """Every LIF fires P(u_pre) instead of H when ``flag`` (for gradient checks, docs/method.md §1)."""
@@ -194,42 +194,29 @@ class JointNet(Module):
             m.smooth = bool(flag)
 
     # ---- parameters per path ----------------------------------------------------------
-    def _path_ids(self, path) -> set:
-        """ids of the Parameters that ``path``'s forward reads."""
-        params = []
-        for _, layer in self.twin_layers():
-            params += [layer.U, layer.Vh, layer.sigma(path)] if layer.wft else [layer.weight(path)]
-            params.append(layer.bias(path))
-        for _, m in self.named_modules():
-            if isinstance(m, TwinBatchNorm2d):
-                params += m.bn(path).parameters()
-        for head in (self.ann_heads if path == "ann" else self.snn_heads):
-            params += head.parameters()
-        return {id(p) for p in params if p is not None}
-
-    def _path_parameters(self, path) -> list:
+    def named_path_parameters(self, path) -> list:
+        """(name, Parameter) that ``path``'s forward reads, in :meth:`named_parameters`
+        order: shared U/Vh and σ_path or W_path, the path's BN and its heads. Empty for a
+        path that was not built."""
         if path not in self.paths:
             return []
-        ids = self._path_ids(path)
-        return [p for p in self.parameters() if id(p) in ids]
-
-    def named_parameters(self, prefix: str = ""):
-        """As :meth:`Module.named_parameters`, without the twin weights of a path that was
-        not built (e.g. σ_ANN or W_ANN when ``paths=("snn",)``)."""
-        used = set().union(*(self._path_ids(p) for p in self.paths))
-        for name, p in super().named_parameters(prefix):
-            if id(p) in used:
-                yield name, p
+        out = []
+        for name, m in self.named_modules():
+            if isinstance(m, (TwinConv2d, TwinBatchNorm2d)):
+                out += [(f"{name}.{n}", p) for n, p in m.path_parameters(path).items()]
+        heads = f"{path}_heads"
+        for i, head in enumerate(getattr(self, heads)):
+            out += list(head.named_parameters(f"{heads}.{i}"))
+        return out
 
     def ann_parameters(self) -> list:
         """Parameters the ANN reads: shared U/Vh, σ_ANN or W_ANN, ANN BN, ANN heads."""
-        return self._path_parameters("ann")
+        return [p for _, p in self.named_path_parameters("ann")]
 
     def ann_state_names(self) -> set:
         """state_dict keys that belong to the ANN: its parameters (shared U/Vh included)
         and its BN statistics. ``kd`` loads exactly these from a trained ``ann`` run."""
-        ids = self._path_ids("ann") if "ann" in self.paths else set()
-        names = {n for n, p in self.named_parameters() if id(p) in ids}
+        names = {n for n, _ in self.named_path_parameters("ann")}
         for n, m in self.named_modules():
             if isinstance(m, TwinBatchNorm2d) and m.ann is not None:
                 names |= {b for b, _ in m.ann.named_buffers(f"{n}.ann")}
@@ -237,13 +224,13 @@ class JointNet(Module):
 
     def snn_parameters(self) -> list:
         """Parameters the SNN reads: shared U/Vh, σ_SNN or W_SNN, SNN BN, SNN heads."""
-        return self._path_parameters("snn")
+        return [p for _, p in self.named_path_parameters("snn")]
 
     def extra_repr(self):
         return (f"arch={self.arch!r}, width={self.width}, T={self.T}, wft={self.wft}, "
-                f"paths={self.paths}, readout={self.readout!r}")
+                f"paths={self.paths}, readout_mode={self.readout_mode!r}")
 
 
-def build_model(name: str, **kw) -> JointNet:
-    """``JointNet(arch=name, **kw)``; ``name`` one of :data:`MODELS`."""
-    return JointNet(arch=name, **kw)
+def build_joint_net(arch: str, **kw) -> JointNet:
+    """``JointNet(arch=arch, **kw)``; ``arch`` one of :data:`MODELS`."""
+    return JointNet(arch=arch, **kw)

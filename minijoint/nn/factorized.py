@@ -1,4 +1,4 @@
-r"""Weight-factorized layers (paper Section 4.3, Eqs. 11–13) and their separate-weights twins.
+r"""Twin layers with factorized weights (paper Section 4.3, Eqs. 11–13) or separate ones.
 
 An ANN and an SNN layer share the singular vectors of their weight and keep their own
 singular values (Eq. 13)::
@@ -11,14 +11,15 @@ Vh (KH, KW, r, C), σ (KH, KW, r). The weight (OC, C, KH, KW) is *permuted* to
 (KH, KW, OC, C) before the SVD and permuted back after the rebuild — never reshaped, which
 would mix the kernel axes into the channel axes (the released code does that, docs/method.md §6).
 
-Every twin layer (:class:`TwinLayer`) is called as ``layer(x, path)`` with path "ann" or
-"snn". U and Vh receive the sum of both paths' gradients; each σ only its own path's.
-No orthogonality or positivity constraint is imposed (neither paper nor code has one).
-Biases are not factorized: each path has its own bias, zeros at init, as ``nn.Linear``.
+A twin layer (:class:`TwinConv2d`, :class:`TwinLinear`) is called as ``layer(x, path)``
+with path "ann" or "snn": it rebuilds W_path, then convolves (or multiplies). U and Vh
+receive the sum of both paths' gradients; each σ only its own path's. No orthogonality or
+positivity constraint is imposed (neither paper nor code has one). With ``wft=False`` each
+path has its own W instead (the baseline of Table 4). Biases are not factorized: each path
+has its own bias, zeros at init, as ``nn.Linear``. A layer built for one path only holds
+nothing of the other.
 """
 from __future__ import annotations
-
-from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -31,12 +32,24 @@ from . import init
 from .layers import _int_pair_at_least, _positive_int
 from .module import Module, Parameter
 
-__all__ = ["RebuildWeight", "rebuild_weight", "TwinLayer", "FactorizedLinear",
-           "FactorizedConv2d", "SeparateLinear", "SeparateConv2d", "twin_linear",
-           "twin_conv2d", "ParameterCount", "count_parameters", "singular_values",
-           "singular_value_drift", "PATHS"]
+__all__ = ["RebuildWeight", "rebuild_weight", "TwinLayer", "TwinLinear", "TwinConv2d",
+           "check_paths", "singular_values", "singular_value_drift", "PATHS"]
 
 PATHS = ("ann", "snn")
+
+
+def check_paths(where: str, paths) -> tuple:
+    """``paths`` as a tuple in canonical order ("ann" before "snn"); a clear error otherwise."""
+    if isinstance(paths, str):
+        paths = (paths,)
+    try:
+        given = tuple(paths)
+    except TypeError:
+        raise TypeError(f"{where}: paths must be a tuple of 'ann'/'snn', got {paths!r}") from None
+    if not given or any(p not in PATHS for p in given) or len(set(given)) != len(given):
+        raise ValueError(f"{where}: paths must be a non-empty tuple of distinct names from "
+                         f"{PATHS}, got {paths!r}")
+    return tuple(p for p in PATHS if p in given)
 
 
 class RebuildWeight(Function):
@@ -94,269 +107,182 @@ def rebuild_weight(U, sigma, Vh) -> Tensor:
 
 
 def _thin_svd(W):
-    """Parameters (U, Vh, σ_ANN, σ_SNN) of the per-position thin SVD of W (*B, OC, C),
-    computed on the host in float64 and cast back to W's dtype and backend."""
+    """(U, σ, Vh) of the per-position thin SVD of W (*B, OC, C), computed on the host in
+    float64 and cast back to W's dtype and backend."""
     U, s, Vh = np.linalg.svd(backend.to_host(W).astype(np.float64), full_matrices=False)
-    on = lambda a: Parameter(backend.to_device(a, dtype=W.dtype))  # noqa: E731
-    return on(U), on(Vh), on(s), on(s)
+    return tuple(backend.to_device(a, dtype=W.dtype) for a in (U, s, Vh))
 
 
 class TwinLayer(Module):
-    r"""A layer with an ANN path and an SNN path: the interface the joint networks use.
+    r"""The parameters of a twin layer's two paths, "ann" and "snn"; :class:`TwinConv2d`
+    and :class:`TwinLinear` add the geometry, the rebuild and the forward.
 
-    * ``layer(x, path)`` / ``forward(x, path)``: path is "ann" or "snn";
-    * ``weight(path)``: that path's weight as a Tensor (a rebuilt one when factorized);
-    * ``bias(path)``: that path's bias Tensor, or None;
-    * ``wft``: True for weight-factorized layers, False for separate weights;
-    * ``geometry()``: (C, OC, KH, KW), with KH = KW = 1 for a linear layer.
+    In state_dict order: ``wft=True``: U, Vh (shared), sigma_ann, sigma_snn;
+    ``wft=False``: W_ann, W_snn; then bias_ann, bias_snn when ``bias``. A path not in
+    ``paths`` gets None for its own σ / W / bias (nothing is allocated for it) and
+    ``layer(x, path)`` refuses it.
     """
 
-    wft = False
+    def _init_parameters(self, W, W_svd, wft, paths, bias: bool, n_out: int) -> None:
+        """The parameters from the Kaiming draw W: the thin SVD of W_svd (W laid out as
+        (*B, OC, C)) with σ_ANN = σ_SNN = σ, or a copy of W per path; zero biases (n_out,)."""
+        name = type(self).__name__
+        if not isinstance(wft, (bool, np.bool_)):
+            raise TypeError(f"{name}: wft must be True or False, got {wft!r}")
+        self.wft, self.paths = bool(wft), check_paths(name, paths)
+        per_path = lambda a: [Parameter(a) if p in self.paths else None  # noqa: E731
+                              for p in PATHS]
+        if self.wft:
+            U, sigma, Vh = _thin_svd(W_svd)
+            self.U, self.Vh = Parameter(U), Parameter(Vh)
+            self.sigma_ann, self.sigma_snn = per_path(sigma)
+        else:
+            self.W_ann, self.W_snn = per_path(W)               # copies of one draw
+        self.bias_ann, self.bias_snn = per_path(init.zeros(n_out)) if bias else (None, None)
 
-    def _init_bias(self, bias: bool, n: int) -> None:
-        self.bias_ann = Parameter(init.zeros(n)) if bias else None
-        self.bias_snn = Parameter(init.zeros(n)) if bias else None
-
-    def _check_path(self, path):
+    def _check_path(self, path) -> str:
         if path not in PATHS:
             raise ValueError(f"{type(self).__name__}: path must be 'ann' or 'snn', got {path!r}")
+        if path not in self.paths:
+            raise ValueError(f"{type(self).__name__}: path {path!r} was not built (this layer "
+                             f"has paths={self.paths})")
         return path
 
+    def _own(self, kind: str, path):
+        """``path``'s own "sigma", "W" or "bias"."""
+        return getattr(self, f"{kind}_{self._check_path(path)}")
+
+    def sigma(self, path) -> Parameter:
+        """σ_path of a factorized layer."""
+        return self._own("sigma", path)
+
     def bias(self, path):
-        return self.bias_ann if self._check_path(path) == "ann" else self.bias_snn
+        """b_path (OC,), or None."""
+        return self._own("bias", path)
+
+    def path_parameters(self, path) -> dict:
+        """{name: Parameter} that ``path``'s forward reads, in state_dict order:
+        U, Vh, sigma_path (or W_path), bias_path."""
+        path = self._check_path(path)
+        names = ["U", "Vh", f"sigma_{path}"] if self.wft else [f"W_{path}"]
+        return {n: getattr(self, n) for n in names + [f"bias_{path}"]
+                if getattr(self, n) is not None}
+
+    def extra_repr(self):
+        bias = self.bias_ann is not None or self.bias_snn is not None
+        return f"wft={self.wft}, paths={self.paths}, bias={bias}"
+
+
+class TwinLinear(TwinLayer):
+    r"""A linear layer with two paths: ``layer(x, path)`` = x · W_pathᵀ + b_path,
+    x (..., C) → (..., OC).
+
+    ``wft=True`` (Eq. 13): W_path = U · diag(σ_path) · Vh with U (OC, r), Vh (r, C),
+    sigma_ann, sigma_snn (r,), r = min(C, OC). ``wft=False``: W_ann, W_snn (OC, C).
+    bias_ann, bias_snn (OC,) when ``bias``. Init: W ~ Kaiming normal (fan_in = C); thin
+    SVD, σ_ANN = σ_SNN = σ (both paths rebuild W), or a copy of W per path.
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, wft=True,
+                 paths=PATHS, rng=None):
+        super().__init__()
+        self.in_features = _positive_int("TwinLinear", "in_features", in_features)
+        self.out_features = _positive_int("TwinLinear", "out_features", out_features)
+        W = init.kaiming_normal((self.out_features, self.in_features),
+                                fan_in=self.in_features, rng=rng)
+        self._init_parameters(W, W, wft, paths, bias, self.out_features)  # SVD of W itself
 
     def weight(self, path) -> Tensor:
-        raise NotImplementedError
-
-    def geometry(self) -> tuple:
-        raise NotImplementedError
-
-
-class _TwinLinear(TwinLayer):
-    """y = x · W_pathᵀ + b_path.   x (..., in) → (..., out)."""
-
-    def __init__(self, in_features, out_features):
-        super().__init__()
-        name = type(self).__name__
-        self.in_features = _positive_int(name, "in_features", in_features)
-        self.out_features = _positive_int(name, "out_features", out_features)
-
-    def _kaiming(self, rng):
-        return init.kaiming_normal((self.out_features, self.in_features),
-                                   fan_in=self.in_features, rng=rng)
+        """W_path (OC, C): rebuilt from U, σ_path, Vh, or the path's own W."""
+        if not self.wft:
+            return self._own("W", path)
+        return rebuild_weight(self.U, self.sigma(path), self.Vh)
 
     def forward(self, x, path):
-        W = self.weight(path)
+        """x (..., C) → (..., OC): rebuild W_path, then multiply."""
         if len(x.shape) == 0 or x.shape[-1] != self.in_features:
-            raise ValueError(f"{type(self).__name__}: expected input (..., {self.in_features}), "
+            raise ValueError(f"TwinLinear: expected input (..., {self.in_features}), "
                              f"got shape {tuple(x.shape)}")
+        W = self.weight(path)                  # U·diag(σ_path)·Vh, or the path's own W
         return F.linear(x, W, self.bias(path))
 
-    def geometry(self):
+    def geometry(self) -> tuple:
+        """(C, OC, KH, KW) = (in_features, out_features, 1, 1)."""
         return self.in_features, self.out_features, 1, 1
 
     def extra_repr(self):
-        return f"{self.in_features}, {self.out_features}, bias={self.bias_ann is not None}"
+        return f"{self.in_features}, {self.out_features}, {super().extra_repr()}"
 
 
-class _TwinConv2d(TwinLayer):
-    """y = conv2d(x, W_path, b_path).   x (N, C, H, W) → (N, OC, OH, OW)."""
+class TwinConv2d(TwinLayer):
+    r"""A convolution with two paths: ``layer(x, path)`` = conv2d(x, W_path) + b_path,
+    x (N, C, H, W) → (N, OC, OH, OW).
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride, padding):
+    ``wft=True``: one factorization per kernel position (4.3.2), r = min(C, OC):
+    W_path[:, :, i, j] = U[i, j] · diag(σ_path[i, j]) · Vh[i, j] with U (KH, KW, OC, r),
+    Vh (KH, KW, r, C), sigma_ann, sigma_snn (KH, KW, r). ``wft=False``: W_ann, W_snn
+    (OC, C, KH, KW). bias_ann, bias_snn (OC,) when ``bias``.
+
+    Init: W (OC, C, KH, KW) ~ Kaiming normal (fan_in = C·KH·KW); permuted to
+    (KH, KW, OC, C), thin SVD per position, σ_ANN = σ_SNN = σ (both paths rebuild W); or a
+    copy of W per path.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
+                 bias: bool = False, wft=True, paths=PATHS, rng=None):
         super().__init__()
-        name = type(self).__name__
+        name = "TwinConv2d"
         self.in_channels = _positive_int(name, "in_channels", in_channels)
         self.out_channels = _positive_int(name, "out_channels", out_channels)
         self.kernel_size = _int_pair_at_least(name, "kernel_size", kernel_size, 1)
         self.stride = _int_pair_at_least(name, "stride", stride, 1)
         self.padding = _int_pair_at_least(name, "padding", padding, 0)
+        (C, OC), (KH, KW) = (self.in_channels, self.out_channels), self.kernel_size
+        W = init.kaiming_normal((OC, C, KH, KW), fan_in=C * KH * KW, rng=rng)
+        W_svd = get_array_module(W).transpose(W, (2, 3, 0, 1))    # (KH, KW, OC, C)
+        self._init_parameters(W, W_svd, wft, paths, bias, OC)
 
-    def _kaiming(self, rng):
-        KH, KW = self.kernel_size
-        return init.kaiming_normal((self.out_channels, self.in_channels, KH, KW),
-                                   fan_in=self.in_channels * KH * KW, rng=rng)
+    def weight(self, path) -> Tensor:
+        """W_path (OC, C, KH, KW): rebuilt per kernel position as (KH, KW, OC, C) and
+        permuted back, or the path's own W."""
+        if not self.wft:
+            return self._own("W", path)
+        return F.transpose(rebuild_weight(self.U, self.sigma(path), self.Vh), (2, 3, 0, 1))
 
     def forward(self, x, path):
-        W = self.weight(path)
-        name, shape = type(self).__name__, tuple(x.shape)
-        if len(shape) != 4 or shape[1] != self.in_channels:
-            raise ValueError(f"{name}: expected input (N, {self.in_channels}, H, W), "
-                             f"got shape {shape}")
-        (KH, KW), (PH, PW) = self.kernel_size, self.padding
-        if shape[2] + 2 * PH < KH or shape[3] + 2 * PW < KW:
-            raise ValueError(f"{name}: kernel {KH}×{KW} is larger than the padded input "
-                             f"{shape[2] + 2 * PH}×{shape[3] + 2 * PW} (input {shape[2]}×"
-                             f"{shape[3]}, padding {self.padding})")
+        """x (N, C, H, W) → (N, OC, OH, OW): rebuild W_path, then convolve."""
+        self._check_input(x)
+        W = self.weight(path)                  # U·diag(σ_path)·Vh per position, or own W
         return F.conv2d(x, W, self.bias(path), stride=self.stride, padding=self.padding)
 
-    def geometry(self):
+    def _check_input(self, x) -> None:
+        shape, (KH, KW), (PH, PW) = tuple(x.shape), self.kernel_size, self.padding
+        if len(shape) != 4 or shape[1] != self.in_channels:
+            raise ValueError(f"TwinConv2d: expected input (N, {self.in_channels}, H, W), "
+                             f"got shape {shape}")
+        if shape[2] + 2 * PH < KH or shape[3] + 2 * PW < KW:
+            raise ValueError(f"TwinConv2d: kernel {KH}×{KW} is larger than the padded input "
+                             f"{shape[2] + 2 * PH}×{shape[3] + 2 * PW} (input {shape[2]}×"
+                             f"{shape[3]}, padding {self.padding})")
+
+    def geometry(self) -> tuple:
+        """(C, OC, KH, KW)."""
         return (self.in_channels, self.out_channels) + self.kernel_size
 
     def extra_repr(self):
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-                f"stride={self.stride}, padding={self.padding}, "
-                f"bias={self.bias_ann is not None}")
-
-
-class _Factorized:
-    """Shared by both factorized layers: ``sigma(path)`` picks that path's singular values."""
-
-    wft = True
-
-    def sigma(self, path) -> Parameter:
-        return self.sigma_ann if self._check_path(path) == "ann" else self.sigma_snn
-
-
-class FactorizedLinear(_Factorized, _TwinLinear):
-    r"""Linear layer with W_path = U · diag(σ_path) · Vh (Eq. 13).
-
-    U (OC, r), Vh (r, C), sigma_ann, sigma_snn (r,), r = min(C, OC); bias_ann, bias_snn (OC,)
-    or None. Init: W ~ Kaiming normal (fan_in = C), thin SVD, σ_ANN = σ_SNN = σ.
-    """
-
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, rng=None):
-        super().__init__(in_features, out_features)
-        self.U, self.Vh, self.sigma_ann, self.sigma_snn = _thin_svd(self._kaiming(rng))
-        self._init_bias(bias, self.out_features)
-
-    def weight(self, path) -> Tensor:
-        """W_path (OC, C)."""
-        return rebuild_weight(self.U, self.sigma(path), self.Vh)
-
-
-class FactorizedConv2d(_Factorized, _TwinConv2d):
-    r"""Convolution with one factorization per kernel position (4.3.2):
-    W_path[:, :, i, j] = U[i, j] · diag(σ_path[i, j]) · Vh[i, j].
-
-    U (KH, KW, OC, r), Vh (KH, KW, r, C), sigma_ann, sigma_snn (KH, KW, r); bias_ann,
-    bias_snn (OC,) or None. Init: W (OC, C, KH, KW) ~ Kaiming normal (fan_in = C·KH·KW),
-    permuted to (KH, KW, OC, C), thin SVD per position, σ_ANN = σ_SNN = σ.
-    """
-
-    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
-                 bias: bool = False, rng=None):
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding)
-        W = self._kaiming(rng)
-        W = get_array_module(W).transpose(W, (2, 3, 0, 1))      # (KH, KW, OC, C)
-        self.U, self.Vh, self.sigma_ann, self.sigma_snn = _thin_svd(W)
-        self._init_bias(bias, self.out_channels)
-
-    def weight(self, path) -> Tensor:
-        """W_path (OC, C, KH, KW): the rebuilt (KH, KW, OC, C) permuted back."""
-        W = rebuild_weight(self.U, self.sigma(path), self.Vh)
-        return F.transpose(W, (2, 3, 0, 1))
-
-
-class _Separate:
-    """Shared by both separate-weights layers (the WFT-off baseline of Table 4)."""
-
-    wft = False
-
-    def _init_weights(self, W) -> None:
-        self.W_ann, self.W_snn = Parameter(W), Parameter(W)  # two copies of one draw
-
-    def weight(self, path) -> Tensor:
-        return self.W_ann if self._check_path(path) == "ann" else self.W_snn
-
-
-class SeparateLinear(_Separate, _TwinLinear):
-    """Linear layer with its own W_ann, W_snn (OC, C), both the same Kaiming draw at init,
-    and bias_ann, bias_snn (OC,) or None. Same interface as :class:`FactorizedLinear`."""
-
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, rng=None):
-        super().__init__(in_features, out_features)
-        self._init_weights(self._kaiming(rng))
-        self._init_bias(bias, self.out_features)
-
-
-class SeparateConv2d(_Separate, _TwinConv2d):
-    """Convolution with its own W_ann, W_snn (OC, C, KH, KW), both the same Kaiming draw at
-    init. Same interface as :class:`FactorizedConv2d`."""
-
-    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
-                 bias: bool = False, rng=None):
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding)
-        self._init_weights(self._kaiming(rng))
-        self._init_bias(bias, self.out_channels)
-
-
-def _choose(fn, wft, factorized, separate):
-    if not isinstance(wft, (bool, np.bool_)):
-        raise TypeError(f"{fn}: wft must be True or False, got {wft!r}")
-    return factorized if wft else separate
-
-
-def twin_linear(in_features, out_features, bias=True, wft=True, rng=None) -> TwinLayer:
-    """A :class:`FactorizedLinear` (``wft=True``) or a :class:`SeparateLinear`."""
-    cls = _choose("twin_linear", wft, FactorizedLinear, SeparateLinear)
-    return cls(in_features, out_features, bias=bias, rng=rng)
-
-
-def twin_conv2d(in_channels, out_channels, kernel_size, stride=1, padding=0, bias=False,
-                wft=True, rng=None) -> TwinLayer:
-    """A :class:`FactorizedConv2d` (``wft=True``) or a :class:`SeparateConv2d`."""
-    cls = _choose("twin_conv2d", wft, FactorizedConv2d, SeparateConv2d)
-    return cls(in_channels, out_channels, kernel_size, stride=stride, padding=padding,
-               bias=bias, rng=rng)
-
-
-@dataclass(frozen=True)
-class ParameterCount:
-    r"""Weight counts of twin layers, three ways side by side (Section 4.3.1), P = KH·KW:
-
-    * ``factorized``: thin SVD (ours), ``(r·(C + OC) + 2r)·P``;
-    * ``separate``: W_ANN and W_SNN, ``2·OC·C·P``;
-    * ``paper``: the paper's full-SVD formula, ``(C² + OC² + 2r)·P``;
-    * ``held``: the weight scalars the layers actually hold (``factorized`` for WFT layers,
-      ``separate`` for separate ones);
-    * ``bias``: bias scalars of both paths, kept out of the counts above (never factorized);
-    * ``layers``: how many twin layers were counted.
-    """
-
-    factorized: int = 0
-    separate: int = 0
-    paper: int = 0
-    held: int = 0
-    bias: int = 0
-    layers: int = 0
-
-    def __add__(self, other: "ParameterCount") -> "ParameterCount":
-        return ParameterCount(*(getattr(self, f.name) + getattr(other, f.name)
-                                for f in fields(self)))
-
-
-def _count_layer(layer: TwinLayer) -> ParameterCount:
-    C, OC, KH, KW = layer.geometry()
-    P, r = KH * KW, min(C, OC)
-    weights = [layer.U, layer.Vh, layer.sigma_ann, layer.sigma_snn] if layer.wft \
-        else [layer.W_ann, layer.W_snn]
-    biases = [b for b in (layer.bias_ann, layer.bias_snn) if b is not None]
-    return ParameterCount(factorized=(r * (C + OC) + 2 * r) * P, separate=2 * OC * C * P,
-                          paper=(C * C + OC * OC + 2 * r) * P,
-                          held=sum(int(w.size) for w in weights),
-                          bias=sum(int(b.size) for b in biases), layers=1)
-
-
-def count_parameters(module: Module) -> ParameterCount:
-    """:class:`ParameterCount` of one twin layer, or summed over every twin layer inside a
-    module (other layers — BatchNorm, plain Conv2d — are not counted)."""
-    if not isinstance(module, Module):
-        raise TypeError(f"count_parameters: expected a Module, got {type(module).__name__}")
-    total = ParameterCount()
-    for _, m in module.named_modules():
-        if isinstance(m, TwinLayer):
-            total = total + _count_layer(m)
-    return total
+                f"stride={self.stride}, padding={self.padding}, {super().extra_repr()}")
 
 
 def singular_values(model: Module) -> dict:
-    """{layer name: (sigma_ann, sigma_snn)} as NumPy copies, for every factorized layer in
-    ``model`` (shape (r,) for linear, (KH, KW, r) for conv). A lone layer is named by its
-    class."""
+    """{layer name: (sigma_ann, sigma_snn)} as NumPy copies, for every factorized layer of
+    both paths in ``model`` (shape (r,) for linear, (KH, KW, r) for conv). A lone layer is
+    named by its class."""
     if not isinstance(model, Module):
         raise TypeError(f"singular_values: expected a Module, got {type(model).__name__}")
     return {(name or type(m).__name__): (m.sigma_ann.numpy(), m.sigma_snn.numpy())
-            for name, m in model.named_modules() if isinstance(m, _Factorized)}
+            for name, m in model.named_modules()
+            if isinstance(m, TwinLayer) and m.wft and m.paths == PATHS}
 
 
 def singular_value_drift(history) -> dict:

@@ -1,17 +1,23 @@
-r"""The LIF layer and the time conventions of a spiking network (docs/method.md §3).
+r"""The LIF layer, the firing rate and the time conventions of a spiking network
+(docs/method.md §3).
 
 A spiking activation has shape (T, N, ...): time first. Three rules:
 
 * **Stateless layers fold time into the batch** (conv, BN, pooling, linear):
   ``(T, N, C, H, W) → (T·N, C, H, W)`` by :func:`fold_time`, back by :func:`unfold_time`;
-  :class:`TimeDistributed` does both around its layers. An SNN BatchNorm therefore takes
-  its statistics over (T·N, H, W).
+  :func:`per_step` does both around a function, and every network block uses it. An SNN
+  BatchNorm therefore takes its statistics over (T·N, H, W).
 * **Direct encoding, stem once**: the analog image enters the first conv at every step,
   so the stem's output is the same for every t. :func:`repeat_time` computes it once and
   broadcasts it over T; its gradient is the sum over t (exact, not an approximation).
-* **Readout without firing** (Eq. 3): ``y_net = (1/T)·Σ_t W xᵗ``. Since W is linear, the
-  classifier may run per step and :func:`readout` averages (``mode="mean"``, the paper) or
-  sums (``mode="sum"``, the released code: logits T times larger) over t.
+* **Readout without firing** (Eq. 3): ``y_net = (1/T)·Σ_t W xᵗ``. :func:`readout` averages
+  (``mode="mean"``, the paper) or sums (``mode="sum"``, the released code: logits T times
+  larger) over t; given a linear head it runs the head once, on the mean
+  (:func:`readout_from_mean` starts from a mean already taken, as ``JointNet``'s features).
+
+The **firing rate** of spikes is their mean, #spikes / #elements (:func:`firing_rate`);
+each :class:`LIF` keeps that of its last output, and :class:`RateMeter` averages layers'
+rates over batches, each batch weighted by its number of images.
 """
 from __future__ import annotations
 
@@ -24,19 +30,50 @@ from ..snn.lif import check_settings, lif
 from ..tensor import Tensor, as_tensor
 from .module import Module
 
-__all__ = ["LIF", "fold_time", "unfold_time", "repeat_time", "readout",
-           "TimeDistributed", "RepeatTime", "Readout"]
+__all__ = ["LIF", "firing_rate", "RateMeter", "fold_time", "unfold_time", "per_step",
+           "repeat_time", "readout", "readout_from_mean"]
+
+
+def firing_rate(spikes):
+    """#spikes / #elements of a 0/1 spike array or Tensor, any shape: the mean, kept on the
+    spikes' device as a 0-d array (``float()`` reads it, and waits for the device)."""
+    data = spikes.data if isinstance(spikes, Tensor) else spikes
+    if not hasattr(data, "size") or data.size == 0:
+        raise ValueError(f"firing_rate: expected a non-empty array of spikes, got {spikes!r}")
+    return data.mean()
+
+
+class RateMeter:
+    r"""Firing rates of named layers over batches: rate = Σ_b N_b·rate_b / Σ_b N_b, where
+    batch b has N_b images (batches of different sizes are weighted by their size, not
+    averaged per batch).
+
+    ``add({layer: rate}, images)`` after each batch; ``rates``: {layer: rate} so far.
+    """
+
+    def __init__(self):
+        self.weighted, self.images = {}, 0
+
+    def add(self, rates: dict, images: int) -> None:
+        for name, r in rates.items():
+            self.weighted[name] = self.weighted.get(name, 0.0) + float(r) * images
+        self.images += images
+
+    @property
+    def rates(self) -> dict:
+        return {name: w / self.images for name, w in self.weighted.items()}
 
 
 class LIF(Module):
-    r"""LIF neurons over a whole sequence (Eqs. 1–2; BPTT Eq. 4): (T, N, ...) → spikes (T, N, ...).
+    r"""LIF neurons over a whole sequence: (T, N, ...) → spikes (T, N, ...), the op
+    :func:`minijoint.snn.lif.lif` (forward and BPTT) as a layer.
 
-    Settings as :func:`minijoint.snn.lif`: ``tau`` ∈ (0, 1), ``v_th`` > 0, ``surrogate``
+    Settings as :func:`~minijoint.snn.lif.lif`: ``tau`` ∈ (0, 1), ``v_th`` > 0, ``surrogate``
     (instance, name, or None = Rectangle(a=1)), ``detach_reset``; ``smooth=True`` fires
     P(u_pre) instead of spikes (for finite-difference checks). No parameters.
 
-    ``last_rate``: mean of the last output (the firing rate, a Python float; used for the
-    energy estimate of Section 5.4 and for logging). Set ``traces = []`` to collect the
+    ``last_rate``: :func:`firing_rate` of the last output, a Python float (logged, and used
+    for the energy estimate of Section 5.4). Set ``traces = []`` to collect the
     :class:`~minijoint.snn.LIFTrace` of every backward.
     """
 
@@ -52,7 +89,7 @@ class LIF(Module):
     def forward(self, x):
         y = lif(x, self.tau, self.v_th, self.surrogate, detach_reset=self.detach_reset,
                 smooth=self.smooth, traces=self.traces)
-        self._rate = y.data.mean()
+        self._rate = firing_rate(y)
         return y
 
     @property
@@ -107,74 +144,42 @@ class RepeatOverTime(Function):
         return gy.sum(axis=0)
 
 
+def per_step(fn, x):
+    """Apply a stateless ``fn`` at every time step at once, time folded into the batch:
+    x (T, N, ...) → (T·N, ...) → ``fn`` → (T·N, ...) → unfolded (T, N, ...). When ``fn``
+    returns a tuple, each part is unfolded."""
+    T, y = x.shape[0], fn(fold_time(x))
+    return tuple(unfold_time(part, T) for part in y) if isinstance(y, tuple) \
+        else unfold_time(y, T)
+
+
 def repeat_time(x, T: int) -> Tensor:
     """(N, ...) → (T, N, ...): the stem output, computed once, fed to every time step."""
     T = _time_steps("repeat_time", T)
     return RepeatOverTime.apply(x, T=T)
 
 
-def readout(x, mode: str = "mean") -> Tensor:
-    r"""Integrate over time (Eq. 3): (T, N, ...) → (N, ...).
+def readout(x, mode: str = "mean", head=None) -> Tensor:
+    r"""The output layer integrates over time and never fires (Eq. 3): x (T, N, ...) → (N, ...).
 
-    ``"mean"``: (1/T)·Σ_t xᵗ (the paper); ``"sum"``: Σ_t xᵗ (the released code).
+        "mean" (the paper):          y = (1/T)·Σ_t head(xᵗ)
+        "sum"  (the released code):  y = Σ_t head(xᵗ)
+
+    ``head``: None (the identity) or an affine layer such as a :class:`~minijoint.nn.Linear`,
+    so that (1/T)·Σ_t head(xᵗ) = head(x̄) with x̄ = (1/T)·Σ_t xᵗ: the head runs once, on
+    x̄, and the sum is T·head(x̄) (:func:`readout_from_mean`).
     """
-    if mode not in ("mean", "sum"):
-        raise ValueError(f"readout: mode must be 'mean' or 'sum', got {mode!r}")
     x = as_tensor(x)
     if x.ndim < 2:
         raise ValueError(f"readout: x must be (T, N, ...), got shape {tuple(x.shape)}")
-    return F.mean(x, axis=0) if mode == "mean" else F.sum(x, axis=0)
+    return readout_from_mean(F.mean(x, axis=0), x.shape[0], mode, head)
 
 
-class TimeDistributed(Module):
-    """Apply stateless layers at every step by folding: (T, N, ...) → fold → layers → unfold.
-
-    ``TimeDistributed(conv, bn)`` on x (T, N, C, H, W) runs ``bn(conv(x'))`` on
-    x' (T·N, C, H, W) once; BN's statistics are then taken over (T·N, H, W).
-    """
-
-    def __init__(self, *layers):
-        super().__init__()
-        for i, m in enumerate(layers):
-            if not isinstance(m, Module):
-                raise TypeError(f"TimeDistributed: layer {i} must be a Module, got {type(m).__name__}")
-        if not layers:
-            raise ValueError("TimeDistributed: give at least one layer")
-        self.layers = list(layers)
-
-    def forward(self, x):
-        T = x.shape[0]
-        h = fold_time(x)
-        for m in self.layers:
-            h = m(h)
-        return unfold_time(h, T)
-
-
-class RepeatTime(Module):
-    """Module form of :func:`repeat_time`: (N, ...) → (T, N, ...)."""
-
-    def __init__(self, T: int):
-        super().__init__()
-        self.T = _time_steps("RepeatTime", T)
-
-    def forward(self, x):
-        return repeat_time(x, self.T)
-
-    def extra_repr(self):
-        return f"T={self.T}"
-
-
-class Readout(Module):
-    """Module form of :func:`readout`: (T, N, ...) → (N, ...), mean (default) or sum over T."""
-
-    def __init__(self, mode: str = "mean"):
-        super().__init__()
-        if mode not in ("mean", "sum"):
-            raise ValueError(f"Readout: mode must be 'mean' or 'sum', got {mode!r}")
-        self.mode = mode
-
-    def forward(self, x):
-        return readout(x, self.mode)
-
-    def extra_repr(self):
-        return f"mode={self.mode!r}"
+def readout_from_mean(x_mean, T: int, mode: str = "mean", head=None) -> Tensor:
+    """:func:`readout` for a caller that holds x̄ = (1/T)·Σ_t xᵗ (N, ...) already:
+    head(x̄) for "mean", T·head(x̄) for "sum" (head None: the identity)."""
+    if mode not in ("mean", "sum"):
+        raise ValueError(f"readout: mode must be 'mean' or 'sum', got {mode!r}")
+    T = _time_steps("readout", T)
+    y = x_mean if head is None else head(x_mean)
+    return y if mode == "mean" else y * float(T)
