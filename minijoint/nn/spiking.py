@@ -35,8 +35,9 @@ __all__ = ["LIF", "firing_rate", "RateMeter", "fold_time", "unfold_time", "per_s
 
 
 def firing_rate(spikes):
-    """#spikes / #elements of a 0/1 spike array or Tensor, any shape: the mean, kept on the
-    spikes' device as a 0-d array (``float()`` reads it, and waits for the device)."""
+    """#spikes / #elements of a 0/1 spike array or Tensor, any shape: their mean, left on the
+    spikes' device (a NumPy scalar or a 0-d CuPy array; ``float()`` reads it and waits for
+    the device)."""
     data = spikes.data if isinstance(spikes, Tensor) else spikes
     if not hasattr(data, "size") or data.size == 0:
         raise ValueError(f"firing_rate: expected a non-empty array of spikes, got {spikes!r}")
