@@ -45,7 +45,7 @@ def evaluate(model: JointNet, loader) -> dict:
     correct, rates, n = {}, RateMeter(), 0
     with no_grad():
         for x, y in loader:
-            out = model(x, paths=("snn",) if _teacher_only(model) else None)
+            out = model(x, paths=("snn",) if _ann_frozen(model) else None)
             for path, logits in (("ann", out.ann_logits), ("snn", out.snn_logits)):
                 if logits is not None:
                     hit = int((logits[-1].data.argmax(axis=1) == y).sum())
@@ -58,7 +58,8 @@ def evaluate(model: JointNet, loader) -> dict:
     return result
 
 
-def _teacher_only(model) -> bool:
+def _ann_frozen(model) -> bool:
+    """kd: the ANN is a frozen teacher, so only the SNN is evaluated."""
     return getattr(model, "freeze_ann", False)
 
 

@@ -20,7 +20,8 @@ import numbers
 
 from .. import functional as F
 from ..nn.layers import BatchNorm2d
-from ..nn.module import Module, ModuleList
+from ..nn.containers import ModuleList
+from ..nn.module import Module
 from ..nn.factorized import PATHS, TwinConv2d, check_paths
 from ..nn.spiking import LIF, per_step, repeat_time
 
