@@ -146,3 +146,14 @@ def test_the_check_catches_a_planted_back_import_and_cycle(tmp_path):
 def test_relative_imports_resolve_to_modules(source, expected):
     node = ast.parse(source).body[0]
     assert _resolve("minijoint.functional.pool", False, node, PACKAGE) == expected
+
+
+def test_no_two_public_classes_or_functions_share_a_name():
+    """"Go to definition" lands on one place: an op class (``Conv2dOp``) never shares its
+    name with a layer (``Conv2d``), nor one builder with another."""
+    homes = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, (ast.ClassDef, ast.FunctionDef)) and not node.name.startswith("_"):
+                homes.setdefault(node.name, []).append(str(path.relative_to(PACKAGE.parent)))
+    assert {n: h for n, h in homes.items() if len(h) > 1} == {}

@@ -32,7 +32,7 @@ from . import init
 from .layers import _int_pair_at_least, _positive_int
 from .module import Module, Parameter
 
-__all__ = ["RebuildWeight", "rebuild_weight", "TwinLayer", "TwinLinear", "TwinConv2d",
+__all__ = ["RebuildWeightOp", "rebuild_weight", "TwinLayer", "TwinLinear", "TwinConv2d",
            "check_paths", "singular_values", "singular_value_drift", "PATHS"]
 
 PATHS = ("ann", "snn")
@@ -52,7 +52,7 @@ def check_paths(where: str, paths) -> tuple:
     return tuple(p for p in PATHS if p in given)
 
 
-class RebuildWeight(Function):
+class RebuildWeightOp(Function):
     r"""W = U · diag(σ) · Vh at every kernel position (Eqs. 12–13).
 
     Shapes, with B any batch shape (``()`` for a linear layer, ``(KH, KW)`` for a conv):
@@ -91,7 +91,7 @@ class RebuildWeight(Function):
 
 def rebuild_weight(U, sigma, Vh) -> Tensor:
     r"""W = U · diag(σ) · Vh per position: U (*B, OC, r), σ (*B, r), Vh (*B, r, C) →
-    W (*B, OC, C) (see :class:`RebuildWeight`)."""
+    W (*B, OC, C) (see :class:`RebuildWeightOp`)."""
     U, sigma, Vh = as_tensor(U), as_tensor(sigma), as_tensor(Vh)
     if U.ndim < 2 or sigma.ndim != U.ndim - 1 or Vh.ndim != U.ndim:
         raise ValueError(f"rebuild_weight: expected U (*B, OC, r), sigma (*B, r), Vh (*B, r, C), "
@@ -103,7 +103,7 @@ def rebuild_weight(U, sigma, Vh) -> Tensor:
     if not U.dtype == sigma.dtype == Vh.dtype:
         raise TypeError(f"rebuild_weight: U, sigma, Vh must share one dtype, got "
                         f"{U.dtype}, {sigma.dtype}, {Vh.dtype}")
-    return RebuildWeight.apply(U, sigma, Vh)
+    return RebuildWeightOp.apply(U, sigma, Vh)
 
 
 def _thin_svd(W):

@@ -128,7 +128,7 @@ def unfold_time(x, T: int) -> Tensor:
     return F.reshape(x, (T, x.shape[0] // T) + tuple(x.shape[1:]))
 
 
-class RepeatOverTime(Function):
+class RepeatTimeOp(Function):
     r"""y = x broadcast over a new leading time axis: yᵗ = x for t = 1..T.
 
     x (N, ...) → y (T, N, ...), a read-only broadcast view (no copy).
@@ -157,7 +157,7 @@ def per_step(fn, x):
 def repeat_time(x, T: int) -> Tensor:
     """(N, ...) → (T, N, ...): the stem output, computed once, fed to every time step."""
     T = _time_steps("repeat_time", T)
-    return RepeatOverTime.apply(x, T=T)
+    return RepeatTimeOp.apply(x, T=T)
 
 
 def readout(x, mode: str = "mean", head=None) -> Tensor:
