@@ -21,6 +21,10 @@ What is counted, per image (one inference: all T steps of the SNN):
 **Neurons** (for data movement, Table 6): the activations that follow a layer, ReLU in the
 ANN and LIF in the SNN: the output of every twin convolution except the 1×1 shortcuts,
 whose output joins the block's second convolution at one neuron layer.
+
+**Synaptic operations** (NeuroBench's terms, :mod:`.synops`; used by the cost models of
+:mod:`.models`): per layer the dense count without padding taps, and the effective counts
+of the inputs that were not zero, both networks, measured on the same batches.
 """
 from __future__ import annotations
 
@@ -34,6 +38,7 @@ from ..function import no_grad
 from ..nn.module import observe
 from ..nn.spiking import RateMeter, firing_rate
 from .counts import conv2d_macs, linear_macs
+from .synops import dense_synops, effective_synops, fanout_map
 
 __all__ = ["LayerOps", "layer_table", "measure", "totals"]
 
@@ -50,6 +55,11 @@ class LayerOps:
     rate      mean of the SNN's input spikes (None for the stem, or without an SNN)
     neurons   activations (ReLU / LIF) that follow this layer, per image per step
     T         time steps of the SNN
+    dense_macs  NeuroBench's dense SynOps per image per step: the MACs less the padding taps
+    synops    SNN's effective SynOps per image (None without an SNN): spike-fed, Σ over the
+              T steps of spikes × their fan-out (accumulates); the stem, its MACs on the
+              image's nonzero pixels, once (minijoint computes it once, docs/method.md §3)
+    ann_synops  ANN's effective SynOps per image: MACs on nonzero inputs (None without an ANN)
     """
 
     name: str
@@ -62,6 +72,9 @@ class LayerOps:
     rate: float | None
     neurons: int
     T: int
+    dense_macs: int = 0
+    synops: float | None = None
+    ann_synops: float | None = None
 
     @property
     def ann_adds(self) -> int:
@@ -85,8 +98,9 @@ class LayerOps:
 
 
 class _Recorder:
-    """The :func:`observe` callback: per layer, its shapes and the rate of the SNN's input
-    spikes (``end_batch(N)`` adds a batch's rates to ``inputs``)."""
+    """The :func:`observe` callback: per layer, its shapes, the rate of the SNN's input
+    spikes and both paths' effective SynOps; per LIF layer, its size (``end_batch(N)`` adds
+    a batch's rates to ``inputs`` and its SynOps to ``synops``)."""
 
     def __init__(self, model, branches: bool):
         self.twins = {id(m): n for n, m in model.twin_layers()}
@@ -100,11 +114,17 @@ class _Recorder:
                     self.heads[id(h)] = (f"branch {i + 1}", path)
         self.shortcuts = {id(m.shortcut.conv) for _, m in model.named_modules()
                           if getattr(m, "shortcut", None) is not None}
-        self.order, self.info, self.first = [], {}, {}
+        self.lifs = {id(m): n for n, m in model.lif_layers()}
+        self.order, self.info, self.first, self.lif_sizes = [], {}, {}, {}
         self.batch, self.inputs = {}, RateMeter()
+        self.synops = {"ann": RateMeter(), "snn": RateMeter()}   # images-weighted means
+        self.batch_synops = {"ann": {}, "snn": {}}
 
     def __call__(self, module, args, output):
         key = id(module)
+        if key in self.lifs:                             # (T, N, ...) spikes: size per step
+            self.lif_sizes[self.lifs[key]] = math.prod(output.shape[2:])
+            return
         if key in self.twins:
             name, path = self.twins[key], args[1] if len(args) > 1 else None
             C, OC, KH, KW = module.geometry()
@@ -123,20 +143,36 @@ class _Recorder:
             out_shape = tuple(output.shape[1:])
             macs = conv2d_macs(C, OC, KH, KW, *out_shape[1:]) if kind == "conv" \
                 else linear_macs(C, OC) * math.prod(out_shape[:-1])
-            self.info[name] = dict(kind=kind, geometry=(C, OC, KH, KW),
-                                   in_shape=tuple(x.shape[1:]), out_shape=out_shape,
-                                   macs=macs, neurons=neurons)
+            where = dict(stride=module.stride, padding=module.padding) if kind == "conv" else {}
+            geometry, in_shape = (C, OC, KH, KW), tuple(x.shape[1:])
+            self.info[name] = dict(kind=kind, geometry=geometry, in_shape=in_shape,
+                                   out_shape=out_shape, macs=macs, neurons=neurons,
+                                   dense_macs=dense_synops(kind, in_shape, out_shape, geometry,
+                                                           **where),
+                                   fanout=fanout_map(kind, in_shape, out_shape, geometry, **where))
+        spikes = path == "snn" and name != self.first[path]        # 0/1 (or their mean over T)
+        self.batch_synops[path][name] = effective_synops(x, self.info[name]["fanout"], spikes)
         if path == "snn":
             self.batch[name] = firing_rate(x)
 
     def end_batch(self, images: int) -> None:
         self.inputs.add(self.batch, images)
-        self.batch = {}
+        for path, meter in self.synops.items():
+            meter.add(self.batch_synops[path], images)
+        self.batch, self.batch_synops = {}, {"ann": {}, "snn": {}}
 
     def rows(self, T: int) -> list:
         firsts, rates = set(self.first.values()), self.inputs.rates
-        return [LayerOps(name=n, **self.info[n], first=n in firsts, T=T,
-                         rate=None if n in firsts else rates.get(n)) for n in self.order]
+        ann, snn = self.synops["ann"].rates, self.synops["snn"].rates
+        rows = []
+        for n in self.order:
+            info = {k: v for k, v in self.info[n].items() if k != "fanout"}
+            # a spike-fed layer's mean is per step (or 1/T of the count, the classifier): ×T
+            s = snn.get(n) if n in firsts or n not in snn else T * snn[n]
+            rows.append(LayerOps(name=n, **info, first=n in firsts, T=T,
+                                 rate=None if n in firsts else rates.get(n),
+                                 synops=s, ann_synops=ann.get(n)))
+        return rows
 
 
 def _check_model(where, model):
@@ -159,7 +195,8 @@ def measure(model, batches, limit=None, branches: bool = False) -> dict:
 
         {"layers": [LayerOps...], "images": int, "batches": int,
          "ann_acc": float | None, "snn_acc": float | None,   # when labels were given
-         "lif_rates": {LIF layer: firing rate}}
+         "lif_rates": {LIF layer: firing rate},
+         "lif_sizes": {LIF layer: neurons per image per step}}
 
     Rates are each batch's :func:`~minijoint.nn.firing_rate`, weighted by its images.
     """
@@ -196,7 +233,7 @@ def measure(model, batches, limit=None, branches: bool = False) -> dict:
     acc = {f"{p}_acc": (hits[p] / images if labelled and p in hits else None)
            for p in ("ann", "snn")}
     return {"layers": rec.rows(model.T), "images": images, "batches": n_batches, **acc,
-            "lif_rates": lif.rates}
+            "lif_rates": lif.rates, "lif_sizes": rec.lif_sizes}
 
 
 def totals(layers) -> dict:

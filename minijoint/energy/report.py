@@ -84,6 +84,7 @@ class EnergyTables:
     lif_rates: dict
     title: str = ""
     constants: dict = field(default_factory=dict)
+    lif_sizes: dict = field(default_factory=dict)     # LIF layer: neurons per image per step
 
     @property
     def ratio(self):
@@ -156,6 +157,11 @@ class EnergyTables:
                         "" if r.snn_mults is None else r.snn_mults, r.neurons])
         return buf.getvalue()
 
+    def files(self) -> dict:
+        """{file name: content} written next to the checkpoint."""
+        return {"energy.md": self.to_markdown(), "energy.csv": self.to_csv(),
+                "energy_layers.csv": self.layers_csv()}
+
 
 def _acc(a) -> str:
     return "—" if a is None else f"{100 * a:.2f}"
@@ -204,7 +210,8 @@ def estimate_energy(model, loader, batches=None, model_name=None, e_add=E_ADD,
                               movement_energy(snn_bits, e_move_max)))
     consts = dict(e_add=e_add, e_mult=e_mult, e_move_min=e_move_min, e_move_max=e_move_max,
                   moves=moves)
-    return EnergyTables(rows, m["layers"], T, m["images"], m["lif_rates"], title, consts)
+    return EnergyTables(rows, m["layers"], T, m["images"], m["lif_rates"], title, consts,
+                        m["lif_sizes"])
 
 
 def energy_tables(path, batches=None, **kw) -> EnergyTables:
@@ -220,16 +227,18 @@ def energy_tables(path, batches=None, **kw) -> EnergyTables:
         return estimate_energy(model, loader, batches=batches, **kw)
 
 
-def write_energy_files(tables: EnergyTables, checkpoint_path) -> tuple:
-    """Write ``energy.md``, ``energy.csv`` and ``energy_layers.csv`` next to the checkpoint
-    (``checkpoint_path`` may be its run folder), each atomically. Returns ``(written,
-    failed)``: the paths written, and ``(path, reason)`` for each that could not be."""
+def write_energy_files(tables, checkpoint_path, extra=None) -> tuple:
+    """Write ``tables.files()`` next to the checkpoint (``checkpoint_path`` may be its run
+    folder), each atomically: ``energy.md``, ``energy.csv`` and ``energy_layers.csv`` for
+    :class:`EnergyTables`, ``energy-<model>.md`` and ``.csv`` for a
+    :class:`~minijoint.energy.ModelReport`; ``extra`` adds {name: text or a writer
+    ``f -> None``} (a figure). Returns ``(written, failed)``: the paths written, and
+    ``(path, reason)`` for each that could not be."""
     from ..joint.checkpoint import write_atomic
     folder = (checkpoint_path if os.path.isdir(checkpoint_path)
               else os.path.dirname(os.path.abspath(checkpoint_path)))
     written, failed = [], []
-    for name, content in (("energy.md", tables.to_markdown()), ("energy.csv", tables.to_csv()),
-                          ("energy_layers.csv", tables.layers_csv())):
+    for name, content in {**tables.files(), **(extra or {})}.items():
         path = os.path.join(folder, name)
         try:
             write_atomic(path, content)
