@@ -116,10 +116,13 @@ def make_parser() -> argparse.ArgumentParser:
                    help="folder of the runs (<out>/<mode>/seed<k>) and table4.md [default: %(default)s]")
     a.add_argument("--summarize", action="store_true",
                    help="only re-tabulate the finished runs in --out (no training)")
-    en = sub.add_parser("energy", help="Tables 5-6: operations and energy of a trained checkpoint; "
-                                       "also writes energy.md, energy.csv, energy_layers.csv beside it")
-    en.add_argument("checkpoint", help="a run folder or its checkpoint.npz")
+    en = sub.add_parser("energy", help="Tables 5-6 (or --model NAME): operations and energy of a trained "
+                                       "checkpoint; also writes energy.md, energy.csv, energy_layers.csv beside it")
+    en.add_argument("checkpoint", nargs="?", help="a run folder or its checkpoint.npz")
     en.add_argument("--batches", type=int, default=None, help="measure firing rates on this many test batches")
+    en.add_argument("--model", default="paper", metavar="NAME",
+                    help="cost model: paper (Tables 5-6), lemaire, lemaire-int8 (memory-aware; "
+                         "also write energy-NAME.md/.csv/.png); `list` names them [default: %(default)s]")
     _add_threads(en)
     f = sub.add_parser("figures", help="draw the README's pictures from a run folder")
     f.add_argument("run_dir", help="a run folder (holding checkpoint.npz and metrics.csv)")
@@ -184,12 +187,24 @@ def _dispatch(args) -> int:
         run_ablation(args.modes, args.seeds, _config(args), args.out, summarize_only=args.summarize,
                      curves=plot_training_curves)
     elif args.command == "energy":
-        from .energy import energy_tables, write_energy_files
+        from .energy import MODELS, energy_tables, get_model, model_report, write_energy_files
+        if args.model == "list":
+            for name, m in MODELS.items():
+                print(f"{name:13s} {m.summary}")
+            return 0
+        model = get_model(args.model)            # an unknown name fails before measuring
+        if args.checkpoint is None:
+            raise ValueError("energy: give a checkpoint (a run folder or its checkpoint.npz)")
         if args.batches is not None and args.batches < 1:
             raise ValueError(f"--batches must be >= 1, got {args.batches}")
-        tables = energy_tables(args.checkpoint, batches=args.batches)
-        print(tables.to_markdown())   # the tables first: a folder we cannot write loses nothing
-        written, failed = write_energy_files(tables, args.checkpoint)
+        result, extra = energy_tables(args.checkpoint, batches=args.batches), None
+        if model.name != "paper":             # paper: Tables 5-6, as they always were
+            from .plot import plot_energy_per_layer
+            result = model_report(result, model)
+            fig = plot_energy_per_layer(result)
+            extra = {f"energy-{model.name}.png": lambda f: fig.savefig(f, dpi=120, format="png")}
+        print(result.to_markdown())   # the tables first: a folder we cannot write loses nothing
+        written, failed = write_energy_files(result, args.checkpoint, extra)
         for path in written:
             print(f"wrote {path}")
         for path, why in failed:

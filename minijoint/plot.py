@@ -30,7 +30,8 @@ from .tensor import Tensor
 
 __all__ = ["plot_singular_values", "plot_singular_value_drift", "plot_membrane",
            "plot_spike_raster", "plot_surrogates", "plot_firing_rates", "gradient_norms",
-           "plot_gradient_norms", "plot_training_curves", "plot_energy"]
+           "plot_gradient_norms", "plot_training_curves", "plot_energy",
+           "plot_energy_per_layer"]
 
 
 def _figure(nrows: int = 1, ncols: int = 1, figsize=(5.0, 4.0)):
@@ -314,4 +315,29 @@ def plot_energy(rows, save=None) -> Figure:
         ax.set_ylabel(f"energy per image ({unit})")
         ax.set_title(title)
     a_m.legend(fontsize="x-small")
+    return _finish(fig, save)
+
+
+def plot_energy_per_layer(reports, save=None) -> Figure:
+    """Energy per image of every layer under one cost model per panel: bars for the ANN, the
+    quantized ANN (where the model has one) and the SNN, log scale. ``reports``: a
+    :class:`~minijoint.energy.ModelReport` or a list of them (one panel each, e.g. the same
+    checkpoint under every model of ``minijoint.energy.MODELS``)."""
+    reports = [reports] if hasattr(reports, "costs") else list(reports)
+    if not reports or not all(r.costs for r in reports):
+        raise ValueError("plot_energy_per_layer: expected ModelReports with layers to draw")
+    n = len(reports[0].costs)
+    fig, axes = _figure(len(reports), 1, figsize=(max(6.0, 0.45 * n + 2), 3.2 * len(reports)))
+    for ax, rep in zip(np.atleast_1d(axes), reports):
+        names, x = [c.layer.name for c in rep.costs], np.arange(n)
+        nets = [k for k in ("ann", "qann", "snn") if getattr(rep.costs[0], k) is not None]
+        for i, k in enumerate(nets):
+            e = [getattr(c, k).total * 1e9 for c in rep.costs]
+            ax.bar(x + (i - (len(nets) - 1) / 2) * 0.8 / len(nets), e, 0.8 / len(nets),
+                   color=f"C{i}", label=rep.names()[k])
+        ax.set_yscale("log")
+        ax.set_xticks(x, names, rotation=60, ha="right", fontsize="x-small")
+        ax.set_ylabel("energy per image (nJ)")
+        ax.set_title(f"Energy per layer, cost model `{rep.model.name}`")
+        ax.legend(fontsize="x-small")
     return _finish(fig, save)
