@@ -187,9 +187,9 @@ def _dispatch(args) -> int:
         run_ablation(args.modes, args.seeds, _config(args), args.out, summarize_only=args.summarize,
                      curves=plot_training_curves)
     elif args.command == "energy":
-        from .energy import MODELS, energy_tables, get_model, model_report, write_energy_files
+        from .energy import COST_MODELS, energy_tables, get_model, model_report, write_energy_files
         if args.model == "list":
-            for name, m in MODELS.items():
+            for name, m in COST_MODELS.items():
                 print(f"{name:13s} {m.summary}")
             return 0
         model = get_model(args.model)            # an unknown name fails before measuring

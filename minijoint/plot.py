@@ -322,7 +322,7 @@ def plot_energy_per_layer(reports, save=None) -> Figure:
     """Energy per image of every layer under one cost model per panel: bars for the ANN, the
     quantized ANN (where the model has one) and the SNN, log scale. ``reports``: a
     :class:`~minijoint.energy.ModelReport` or a list of them (one panel each, e.g. the same
-    checkpoint under every model of ``minijoint.energy.MODELS``)."""
+    checkpoint under every model of ``minijoint.energy.COST_MODELS``)."""
     reports = [reports] if hasattr(reports, "costs") else list(reports)
     if not reports or not all(r.costs for r in reports):
         raise ValueError("plot_energy_per_layer: expected ModelReports with layers to draw")

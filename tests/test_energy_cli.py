@@ -8,7 +8,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from minijoint.cli import main
-from minijoint.energy import MODELS, energy_tables, model_report
+from minijoint.energy import COST_MODELS, energy_tables, model_report
 from minijoint.plot import plot_energy_per_layer
 
 
@@ -23,8 +23,8 @@ def checkpoint(tmp_path_factory):
 def test_model_list_names_every_model_on_one_line(capsys):
     assert main(["energy", "--model", "list"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert [line.split()[0] for line in lines] == list(MODELS)
-    assert all(MODELS[line.split()[0]].summary in line for line in lines)
+    assert [line.split()[0] for line in lines] == list(COST_MODELS)
+    assert all(COST_MODELS[line.split()[0]].summary in line for line in lines)
 
 
 def test_the_default_is_the_papers_tables_unchanged(checkpoint, capsys):
@@ -41,7 +41,7 @@ def test_a_memory_aware_model_prints_its_assumptions_and_writes_its_files(checkp
     folder = checkpoint.parent
     text = (folder / "energy-lemaire.md").read_text()
     assert out.startswith(text)
-    assert all(a in text for a in MODELS["lemaire"].assumptions)
+    assert all(a in text for a in COST_MODELS["lemaire"].assumptions)
     assert "QANN (3-bit activations)" in text and "r* vs QANN" in text and "NeuroBench" in text
     rows = list(csv.DictReader(io.StringIO((folder / "energy-lemaire.csv").read_text())))
     report = model_report(energy_tables(str(checkpoint), batches=1), "lemaire")
@@ -63,9 +63,9 @@ def test_energy_refuses_an_unknown_model_or_no_checkpoint(capsys, args, message)
 
 def test_plot_energy_per_layer_draws_a_panel_per_model(checkpoint, tmp_path):
     tables = energy_tables(str(checkpoint), batches=1)
-    reports = [model_report(tables, name) for name in MODELS]
+    reports = [model_report(tables, name) for name in COST_MODELS]
     fig = plot_energy_per_layer(reports, save=tmp_path / "e.png")
-    assert isinstance(fig, Figure) and len(fig.axes) == len(MODELS)
+    assert isinstance(fig, Figure) and len(fig.axes) == len(COST_MODELS)
     assert [len(ax.patches) for ax in fig.axes] == [len(r.costs) * k for r, k in
                                                     zip(reports, (2, 3, 3))]   # paper: no QANN
     assert (tmp_path / "e.png").stat().st_size > 0

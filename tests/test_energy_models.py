@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from minijoint import Tensor
-from minijoint.energy import (MODELS, LayerOps, breakeven_rate, dense_synops, effective_synops,
-                              estimate_energy, fanout_map, get_model, model_report,
-                              network_breakeven, qann_bits)
+from minijoint.energy import (COST_MODELS, LayerOps, breakeven_rate, dense_synops,
+                              effective_synops, estimate_energy, fanout_map, get_model,
+                              model_report, network_breakeven, qann_bits)
 from minijoint.models import JointNet
 
 pJ = 1e-12
@@ -47,7 +47,7 @@ def test_the_hand_counts_are_what_the_counting_functions_give():
 def test_paper_model_by_hand():
     # ANN 162·(0.9 + 4.6) = 891 pJ; SNN 0.9·T·r·M = 0.9·2·(1/9)·162 = 0.9·36 = 32.4 pJ;
     # r* = 891 / (0.9·2·162) = 3.0556 (> 1: cheaper at any rate); stem 2·162·5.5 = 1782 pJ
-    m, L = MODELS["paper"], _hand_layer()
+    m, L = COST_MODELS["paper"], _hand_layer()
     assert m.ann(L).total == pytest.approx(891 * pJ, rel=1e-12)
     assert m.snn(L, L.rate).total == pytest.approx(32.4 * pJ, rel=1e-12)
     assert m.qann(L) is None and breakeven_rate(m, L, "qann") is None
@@ -71,7 +71,7 @@ def test_paper_model_by_hand():
 #         = 702.5 → 1169.5; SNN ops F·4.6 = 450.8, mem 702.5, neurons 165.6 + 365.625, their
 #         currents read every step 36·32·e_bit = 180 → 1864.525 pJ.
 def test_lemaire_model_by_hand():
-    m, L = MODELS["lemaire"], _hand_layer()
+    m, L = COST_MODELS["lemaire"], _hand_layer()
     ann, qann, snn = m.ann(L), m.qann(L), m.snn(L, L.rate)
     assert (ann.ops / pJ, ann.mem / pJ, ann.addr) == pytest.approx((467, 1070, 0), rel=1e-12)
     assert qann.total / pJ == pytest.approx(718.85, rel=1e-12)
@@ -93,7 +93,7 @@ def test_lemaire_model_by_hand():
 #   SNN:  ops S·0.1 + 36·(3.1 + 0.1) = 2.6 + 115.2 = 117.8; mem S·(8 + 64)·e_bit + 365.625
 #         = 292.5 + 365.625 = 658.125; addr 3.85;  total 779.775 pJ.
 def test_lemaire_int8_model_by_hand():
-    m, L = MODELS["lemaire-int8"], _hand_layer()
+    m, L = COST_MODELS["lemaire-int8"], _hand_layer()
     assert m.ann(L).total / pJ == pytest.approx(1537, rel=1e-12)
     assert m.qann(L).total / pJ == pytest.approx(180.15, rel=1e-12)
     snn = m.snn(L, L.rate)
@@ -102,13 +102,13 @@ def test_lemaire_int8_model_by_hand():
 
 
 def test_models_are_named_and_state_their_assumptions():
-    assert list(MODELS) == ["paper", "lemaire", "lemaire-int8"]
-    for name, m in MODELS.items():
+    assert list(COST_MODELS) == ["paper", "lemaire", "lemaire-int8"]
+    for name, m in COST_MODELS.items():
         assert m.name == name and get_model(name) is m
         assert m.summary and "\n" not in m.summary and m.assumptions and m.sources
-    assert any("Horowitz" in s for s in MODELS["lemaire"].sources)
-    assert any("2210.13107" in s for s in MODELS["lemaire"].sources)
-    assert any("2409.08290" in s for s in MODELS["lemaire-int8"].sources)
+    assert any("Horowitz" in s for s in COST_MODELS["lemaire"].sources)
+    assert any("2210.13107" in s for s in COST_MODELS["lemaire"].sources)
+    assert any("2409.08290" in s for s in COST_MODELS["lemaire-int8"].sources)
     with pytest.raises(ValueError, match="paper, lemaire, lemaire-int8"):
         get_model("horowitz")
 
@@ -144,7 +144,7 @@ def _check_crossing(model, L, baseline):
     assert model.snn(L, r - d).total < base < model.snn(L, r + d).total   # cheaper below r*
 
 
-@pytest.mark.parametrize("name", list(MODELS))
+@pytest.mark.parametrize("name", list(COST_MODELS))
 def test_breakeven_on_every_layer_of_a_measured_net(tables, name):
     model = get_model(name)
     for L in tables.layers[1:]:
@@ -185,7 +185,7 @@ def spike_fed_layers(draw):
 
 
 @settings(max_examples=40)
-@given(L=spike_fed_layers(), name=st.sampled_from(list(MODELS)))
+@given(L=spike_fed_layers(), name=st.sampled_from(list(COST_MODELS)))
 def test_breakeven_is_where_the_energies_cross(L, name):
     model = get_model(name)
     for baseline in ("ann", "qann"):

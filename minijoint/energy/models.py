@@ -26,8 +26,8 @@ from dataclasses import dataclass
 
 from .counts import E_ADD, E_MULT, compute_energy
 
-__all__ = ["HOROWITZ_45NM", "Parts", "Hardware", "PaperModel", "MemoryModel", "MODELS",
-           "get_model", "qann_bits", "breakeven_rate"]
+__all__ = ["HOROWITZ_45NM", "Parts", "Hardware", "PaperModel", "MemoryModel",
+           "COST_MODELS", "get_model", "qann_bits", "breakeven_rate"]
 
 pJ = 1e-12
 HOROWITZ_45NM = {"add_int8": 0.03 * pJ, "add_int32": 0.1 * pJ, "add_fp32": 0.9 * pJ,
@@ -192,7 +192,7 @@ class MemoryModel:
 
 
 _H = HOROWITZ_45NM
-MODELS = {
+COST_MODELS = {
     "paper": PaperModel(),
     "lemaire": MemoryModel(
         "lemaire", "arithmetic + memory + addressing (Lemaire et al. 2022), 32-bit float, "
@@ -223,13 +223,13 @@ MODELS = {
 
 
 def get_model(name):
-    """The cost model called ``name`` (a key of ``MODELS``), or a model object as given."""
+    """The cost model called ``name`` (a key of ``COST_MODELS``), or a model object as given."""
     if not isinstance(name, str):
         return name
-    if name not in MODELS:
+    if name not in COST_MODELS:
         raise ValueError(f"energy: unknown cost model {name!r}; expected one of "
-                         f"{', '.join(MODELS)} (or 'list')")
-    return MODELS[name]
+                         f"{', '.join(COST_MODELS)} (or 'list')")
+    return COST_MODELS[name]
 
 
 def breakeven_rate(model, layer, baseline: str = "ann"):

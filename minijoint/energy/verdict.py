@@ -169,7 +169,7 @@ class ModelReport:
 
 def model_report(tables, model="paper") -> ModelReport:
     """The checkpoint measured in ``tables`` (:func:`~minijoint.energy.energy_tables`)
-    priced by ``model`` (a name of ``MODELS`` or a model object)."""
+    priced by ``model`` (a name of ``COST_MODELS`` or a model object)."""
     model = get_model(model)
     has_snn = all(L.first or L.rate is not None for L in tables.layers)
     costs = []
