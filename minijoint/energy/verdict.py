@@ -13,7 +13,7 @@ import io
 from dataclasses import dataclass
 
 from .models import Parts, breakeven_rate, get_model, qann_bits
-from .report import format_energy as _e
+from .report import format_energy
 from .synops import activation_sparsity
 
 __all__ = ["LayerCost", "ModelReport", "model_report", "network_breakeven"]
@@ -47,6 +47,10 @@ def network_breakeven(model, layers, baseline: str = "ann"):
     at_one = sum(model.snn(L, L.rate if not L.first else None).total for L in layers)
     mean = sum(L.rate * L.dense_macs for L in fed) / sum(L.dense_macs for L in fed)
     return (base - fixed) / (at_one - fixed), mean
+
+
+def _e(joules) -> str:
+    return "0" if joules == 0 else format_energy(joules)
 
 
 def _rate(r) -> str:
