@@ -120,3 +120,24 @@ def test_measured_counts_equal_a_loop_on_random_networks(width, side, T, N, seed
     assert activation_sparsity(m["lif_rates"], m["lif_sizes"]) == pytest.approx(zeros, abs=1e-6)
     assert set(m["lif_sizes"]) == {n for n, _ in net.lif_layers()}
     assert all(math.prod(y.shape[2:]) in m["lif_sizes"].values() for y in lifs)
+
+
+@pytest.mark.gpu
+def test_cupy_and_numpy_count_the_same_synops():
+    rng = np.random.default_rng(3)
+    x = (rng.random((6, 4, 5, 5)) < 0.3).astype(np.float32)
+    fan = fanout_map("conv", (4, 5, 5), (3, 3, 3), (4, 3, 3, 3), stride=(2, 2), padding=(1, 1))
+    on_gpu = backend.to_device(x)
+    assert float(effective_synops(on_gpu, fan)) == float(effective_synops(x, fan))
+    assert float(effective_synops(on_gpu, fan, spikes=False)) == float(effective_synops(x, fan))
+    images = rng.random((4, 1, 8, 8))
+    with backend.default_dtype(np.float64):
+        net = lambda: JointNet("resnet10", width=4, image_size=8, in_channels=1, T=2,  # noqa: E731
+                               rng=np.random.default_rng(0))
+        ref = measure(net(), [Tensor(images)])["layers"]
+        with backend.using_backend("cupy"):
+            got = measure(net(), [Tensor(backend.to_device(images))])["layers"]
+    assert [L.dense_macs for L in got] == [L.dense_macs for L in ref]
+    for L, R in zip(got, ref):              # a spike may flip at the threshold
+        assert L.synops == pytest.approx(R.synops, rel=2e-2)
+        assert L.ann_synops == pytest.approx(R.ann_synops, rel=2e-2)

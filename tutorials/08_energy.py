@@ -236,8 +236,10 @@ print(f"the stem's share of the MACs: {stem_share:.2%} here, {cifar_stem_share:.
 # Every model prices the *same* measured counts, so only the prices change:
 
 # %%
-from minijoint.energy import (COST_MODELS, Hardware, MemoryModel, HOROWITZ_45NM,
-                              breakeven_rate, model_report, network_breakeven)
+import dataclasses
+
+from minijoint.energy import (COST_MODELS, HOROWITZ_45NM, MemoryModel, breakeven_rate,
+                              model_report, network_breakeven)
 from minijoint.plot import plot_energy_per_layer
 
 reports = {name: model_report(tables, name) for name in COST_MODELS}
@@ -290,7 +292,7 @@ print(f"at r*: SNN {m.snn(L, r_star).total * 1e9:.3f} nJ, ANN {m.ann(L).total * 
 # same model with a 1 MB SRAM (a `Hardware` of our own) lowers the break-even rate further:
 
 # %%
-hw_1mb = Hardware(**{**m.hw.__dict__, "e_access": HOROWITZ_45NM["sram_1mb"]})
+hw_1mb = dataclasses.replace(m.hw, e_access=HOROWITZ_45NM["sram_1mb"])   # a Hardware
 m_1mb = MemoryModel("lemaire-1mb", "lemaire with a 1 MB SRAM", hw_1mb, m.sources)
 be_8kb = network_breakeven(m, tables.layers)
 be_1mb = network_breakeven(m_1mb, tables.layers)

@@ -59,8 +59,8 @@ def qann_bits(T: int) -> int:
 def _synops_at(layer, rate) -> float:
     r"""The SNN layer's effective SynOps if its input fired at ``rate``: the measured count
     scaled by rate / measured rate (the spikes keep the places they were measured in), or
-    T·rate·dense when nothing was measured to fire."""
-    if layer.rate:
+    T·rate·dense when nothing was measured to fire (or no count was measured)."""
+    if layer.rate and layer.synops is not None:
         return layer.synops * rate / layer.rate
     return layer.T * rate * layer.dense_macs
 
@@ -152,8 +152,8 @@ class MemoryModel:
             "address is read; each neuron, every step, leaks (a multiply), compares, reads and "
             "writes u and writes a spike bit.",
             "The stem sees the image in every network and runs once (the SNN broadcasts its "
-            "output over T, exact); the image is read at 8 bits. Padding taps are not "
-            "operations. BatchNorm (folded), biases and pooling are left out.",
+            f"output over T, exact); the image is read at {hw.image_bits} bits. Padding taps "
+            "are not operations. BatchNorm (folded), biases and pooling are left out.",
             *self.notes)
 
     def _bits(self, n) -> float:
