@@ -3,6 +3,7 @@ tables, peak memory. Imports nothing heavy at module level, so a script can set 
 thread variables (:func:`set_thread_env`) before NumPy loads."""
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import platform
@@ -15,7 +16,7 @@ if ROOT not in sys.path:        # benchmark this checkout, installed or not
     sys.path.insert(0, ROOT)
 
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-_keep = []                      # the threadpoolctl limiter, alive for the whole run
+_keep = []                      # the thread setting, alive for the whole run
 
 
 def threads_from_argv(argv, default: int = 1) -> int:
@@ -63,17 +64,17 @@ def start(args):
 
 
 def limit_threads(n: int, torch=None) -> str:
-    """Limit NumPy's BLAS (threadpoolctl) and PyTorch (set_num_threads) to n threads;
-    return a line saying what was limited."""
-    parts = []
-    try:
-        from threadpoolctl import threadpool_info, threadpool_limits
-        _keep.append(threadpool_limits(limits=n))
-        parts.append("threadpoolctl: " + ", ".join(
-            f"{i['internal_api']}={i['num_threads']}" for i in threadpool_info()))
-    except ImportError:
-        parts.append("threadpoolctl not installed: NumPy's BLAS limited by "
-                     "OMP/OPENBLAS/MKL_NUM_THREADS only")
+    """n threads for both libraries, for the rest of the run: minijoint's one setting,
+    ``minijoint.backend.using_threads(n)`` (its op pool of n threads, BLAS at 1 thread),
+    and PyTorch's ``set_num_threads(n)``; return a line saying what was set."""
+    import minijoint.backend as mb
+    from threadpoolctl import threadpool_info
+    stack = contextlib.ExitStack()
+    stack.enter_context(mb.using_threads(n))
+    _keep.append(stack)
+    blas = ", ".join(f"{i['internal_api']}={i['num_threads']}" for i in threadpool_info()
+                     if i["user_api"] == "blas")
+    parts = [f"minijoint: using_threads({n}), op pool {mb.get_threads()}, BLAS {blas}"]
     if torch is not None:
         torch.set_num_threads(n)
         parts.append(f"torch.get_num_threads()={torch.get_num_threads()}")

@@ -11,6 +11,8 @@ CuPy is used only when it imports *and* a CUDA device is present.
 from __future__ import annotations
 
 import contextlib
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -151,3 +153,60 @@ def default_dtype(dtype):
         yield
     finally:
         set_default_dtype(old)
+
+
+# ---- CPU threads ------------------------------------------------------------------------
+# ONE setting for every CPU thread minijoint starts: ``using_threads(n)``.
+
+_threads = {"n": 1, "pools": {}}
+_worker = threading.local()   # .busy: this thread is a pool worker (run nested maps inline)
+
+
+def get_threads() -> int:
+    """How many CPU threads the ops use (1 unless :func:`using_threads` says otherwise)."""
+    return _threads["n"]
+
+
+@contextlib.contextmanager
+def using_threads(n: int):
+    r"""Context manager: run minijoint on ``n`` CPU threads, ``with using_threads(2): ...``.
+
+    How the n cores are shared: the heavy ops (the convolution, forward and backward) cut
+    their work into independent pieces, blocks of samples, and :func:`parallel_map` runs
+    them on a pool of n worker threads (NumPy lets go of the GIL inside BLAS and large
+    array loops, so the pieces really run side by side). BLAS itself is held at ONE thread
+    meanwhile (threadpoolctl): n workers each calling an n-threaded BLAS would put n²
+    threads on n cores. Every piece does the arithmetic of the one-thread loop and partial
+    sums are added in the same order, so results are bit-identical for every n.
+
+    Outside this block the ops use one thread and BLAS keeps whatever the environment gave
+    it (``OPENBLAS_NUM_THREADS``, ...). CuPy ignores the setting: the GPU is the parallel part.
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"using_threads: n must be an integer >= 1, got {n!r}")
+    from threadpoolctl import threadpool_limits
+    old = _threads["n"]
+    _threads["n"] = n
+    try:
+        with threadpool_limits(limits=1, user_api="blas"):
+            yield n
+    finally:
+        _threads["n"] = old
+
+
+def parallel_map(fn, items) -> list:
+    """``[fn(item) for item in items]``, the calls spread over the :func:`using_threads`
+    pool when it has more than one thread (results in the order of ``items``)."""
+    items = list(items)
+    n = _threads["n"]
+    if n == 1 or len(items) < 2 or getattr(_worker, "busy", False):
+        return [fn(item) for item in items]
+    pool = _threads["pools"].get(n)
+    if pool is None:
+        pool = _threads["pools"][n] = ThreadPoolExecutor(n, thread_name_prefix="minijoint",
+                                                        initializer=_mark_worker)
+    return list(pool.map(fn, items))
+
+
+def _mark_worker():
+    _worker.busy = True

@@ -152,10 +152,10 @@ def main(argv=None) -> int:
 
 
 def _run(args) -> int:
-    from threadpoolctl import threadpool_limits
+    from .backend import using_threads   # the one thread setting: op pool and BLAS
     if args.threads < 1:
         raise ValueError(f"--threads must be >= 1, got {args.threads}")
-    with threadpool_limits(args.threads):
+    with using_threads(args.threads):
         return _dispatch(args)
 
 
