@@ -15,6 +15,7 @@ import minijoint
 import minijoint.functional as F
 from minijoint import Tensor
 from minijoint.functional import conv as conv_module
+from minijoint.functional import windows as windows_module
 from minijoint.testing import gradcheck
 
 
@@ -121,24 +122,26 @@ def test_float32_stays_float32(rng, stride, padding):
 
 @pytest.mark.parametrize("stride", [1, 2])
 def test_input_gradient_skipped_when_not_needed(rng, monkeypatch, stride):
-    """The first layer's input needs no gradient: no im2col of gy, no col2im, same gW."""
+    """The first layer's input needs no gradient: no product with the flipped kernel (stride
+    1, a transposed conv), no col2im (stride 2); gW unchanged."""
     x, W = rng.standard_normal((2, 3, 6, 6)), rng.standard_normal((4, 3, 3, 3))
     gy = rng.standard_normal(F.conv2d(Tensor(x), Tensor(W), stride=stride, padding=1).shape)
     calls = []
-    for name in ("_im2col_cn", "_col2im_cn"):
-        fn = getattr(conv_module, name)
-        monkeypatch.setattr(conv_module, name,
-                            lambda *a, _fn=fn, _name=name, **k: calls.append(_name) or _fn(*a, **k))
+    product, col2im_cn = conv_module._product, conv_module._col2im_cn
+    monkeypatch.setattr(conv_module, "_product",
+                        lambda A, *a: calls.append(("product", A.shape)) or product(A, *a))
+    monkeypatch.setattr(conv_module, "_col2im_cn",
+                        lambda *a: calls.append(("col2im", None)) or col2im_cn(*a))
     W_full = Tensor(W, requires_grad=True)
     F.conv2d(Tensor(x, requires_grad=True), W_full, stride=stride, padding=1).backward(gy)
-    gx_call = "_im2col_cn" if stride == 1 else "_col2im_cn"  # transposed conv or col2im
-    assert calls == ["_im2col_cn", "_im2col_cn", gx_call]  # forward, gW, gx
+    gx_call = ("product", (3, 4 * 9)) if stride == 1 else ("col2im", None)  # W_t is (C, OC·KH·KW)
+    assert gx_call in calls and ("product", (4, 3 * 9)) in calls           # gx; forward, W₂
     calls.clear()
     x_t, W_t = Tensor(x), Tensor(W, requires_grad=True)
     F.conv2d(x_t, W_t, stride=stride, padding=1).backward(gy)
-    assert calls == ["_im2col_cn", "_im2col_cn"]  # forward, gW
+    assert set(calls) == {("product", (4, 3 * 9))}                          # the forward only
     assert x_t.grad is None
-    np.testing.assert_allclose(W_t.grad, W_full.grad, rtol=1e-12)
+    np.testing.assert_array_equal(W_t.grad, W_full.grad)
 
 
 @pytest.mark.parametrize("kernel, stride, padding", [(3, 1, 1), (3, 2, 1), (2, 1, 0)])
@@ -146,7 +149,7 @@ def test_blocked_over_the_batch_gives_the_same_result(rng, monkeypatch, kernel, 
     """On NumPy the batch is cut into cache-sized blocks; here one sample per block."""
     x, W = rng.standard_normal((3, 2, 5, 6)), rng.standard_normal((2, 2, kernel, kernel))
     b = rng.standard_normal(2)
-    monkeypatch.setattr(conv_module, "_COL_BLOCK_BYTES", 1)
+    monkeypatch.setattr(windows_module, "_COL_BLOCK_BYTES", 1)
     y = F.conv2d(Tensor(x), Tensor(W), Tensor(b), stride=stride, padding=padding)
     expected = naive_conv2d(x, W, b, (stride,) * 2, (padding,) * 2)
     np.testing.assert_allclose(y.numpy(), expected, rtol=1e-10)
@@ -206,3 +209,17 @@ def test_numpy_and_cupy_agree(rng, stride, padding):
             results.append([minijoint.to_host(a) for a in (y.data, x.grad, W.grad, b.grad)])
     for a_np, a_cp in zip(*results):
         np.testing.assert_allclose(a_cp, a_np, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("kernel, padding", [(3, 1), (3, 0), ((2, 3), (1, 2)), ((3, 2), 0)])
+def test_whole_row_im2col_on_wide_maps(rng, kernel, padding):
+    """Stride 1 on maps ≥ 16 wide runs im2col over whole rows (forward, and gx's transposed
+    conv): naive loops for y, finite differences for every gradient."""
+    KH, KW = (kernel, kernel) if isinstance(kernel, int) else kernel
+    PH, PW = (padding, padding) if isinstance(padding, int) else padding
+    x, W, b = rng.standard_normal((2, 2, 3, 18)), rng.standard_normal((2, 2, KH, KW)), rng.standard_normal(2)
+    assert conv_module._whole_rows_pay(KW, 18 + 2 * PW - KW + 1)
+    y = F.conv2d(Tensor(x), Tensor(W), Tensor(b), padding=padding)
+    np.testing.assert_allclose(y.numpy(), naive_conv2d(x, W, b, (1, 1), (PH, PW)), rtol=1e-10)
+    gradcheck(lambda x, W, b: F.conv2d(x, W, b, padding=padding), x, W, b)
+

@@ -18,7 +18,7 @@ from __future__ import annotations
 from ..backend import get_array_module
 from ..function import Function
 from ..tensor import Tensor
-from .conv import _check_geometry, _int_pair, _out_size
+from .windows import _check_geometry, _int_pair, _out_size
 
 __all__ = ["avg_pool2d", "max_pool2d", "global_avg_pool2d"]
 

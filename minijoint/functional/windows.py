@@ -1,0 +1,212 @@
+r"""Sliding windows as matrix columns: ``im2col`` and its adjoint ``col2im``.
+
+Notation (used in every shape below, and in :mod:`minijoint.functional.conv`)::
+
+    N          batch size (the SNN folds time into it: T·N, docs/method.md §3)
+    C, OC      input and output channels
+    H, W       input height and width
+    KH, KW     kernel height and width
+    SH, SW     stride along H and W
+    PH, PW     zero padding added on each side of H and W
+    OH, OW     output size:  OH = ⌊(H + 2·PH − KH) / SH⌋ + 1,  OW = ⌊(W + 2·PW − KW) / SW⌋ + 1
+    Hp, Wp     padded size:  Hp = H + 2·PH,  Wp = W + 2·PW
+
+The col layout is ``(C·KH·KW, N·OH·OW)``: row ``(c, i, j)`` (C-major, then kernel row i,
+then kernel column j), column ``(n, oh, ow)``, and
+
+    col[(c, i, j), (n, oh, ow)] = x_pad[n, c, SH·oh + i, SW·ow + j].
+
+The rows are ordered exactly as ``W.reshape(OC, C·KH·KW)``, so a convolution is one GEMM
+``W₂ · col`` (see :class:`~minijoint.functional.conv.Conv2dOp`). The columns are samples, so
+the batch can be cut into blocks of samples, each with its own smaller col.
+
+How col is built: the input is first copied ONCE, channel-first and zero-padded,
+``x_cn (C, N, Hp, Wp)`` (:func:`_channel_first`); then for each of the KH·KW kernel
+positions one strided slice of it, a (C, B, OH, OW) block, is copied into the col rows of
+that position (:func:`_im2col_cn`). No per-pixel loop, no fancy-index gather, no scatter:
+``col2im`` adds the same slices back, and each ``+=`` touches distinct elements, so the
+code runs unchanged (and race-free) on CuPy. Two shortcuts:
+
+* a 1×1 kernel without padding reads every SH-th row and SW-th column and nothing else:
+  :func:`_channel_first` copies just those, and that (C, N, OH, OW) array IS the col;
+* for stride 1, :func:`_im2col_rows` copies whole padded rows (one contiguous run per
+  channel, position and sample instead of OH runs of OW), at the price of KW − 1 extra
+  output columns per row that the caller drops (used where that price is small).
+"""
+from __future__ import annotations
+
+import operator
+
+import numpy as np
+
+from ..backend import get_array_module, get_threads, parallel_map
+from ..tensor import Tensor
+
+__all__ = ["im2col", "col2im"]
+
+
+def _int_pair(v, what: str, op: str) -> tuple[int, int]:
+    """``v`` (an int or an (h, w) pair of ints) as a pair of Python ints; a TypeError
+    otherwise. The values are checked by :func:`_check_geometry`."""
+    pair = tuple(v) if isinstance(v, (tuple, list)) else (v, v)
+    try:
+        if len(pair) != 2 or any(isinstance(k, bool) for k in pair):
+            raise TypeError
+        return operator.index(pair[0]), operator.index(pair[1])
+    except TypeError:
+        raise TypeError(f"{op}: {what} must be an int or a pair of ints, got {v!r}") from None
+
+
+def _out_size(H, W, KH, KW, SH, SW, PH, PW) -> tuple[int, int]:
+    return (H + 2 * PH - KH) // SH + 1, (W + 2 * PW - KW) // SW + 1
+
+
+def _check_geometry(op, x_shape, KH, KW, SH, SW, PH, PW):
+    """Validate a window geometry against x's shape; return (N, C, H, W)."""
+    if len(x_shape) != 4:
+        raise ValueError(f"{op}: x must be 4-D (N, C, H, W), got shape {tuple(x_shape)}")
+    if min(KH, KW) < 1:
+        raise ValueError(f"{op}: kernel size must be positive, got {(KH, KW)}")
+    if min(SH, SW) < 1:
+        raise ValueError(f"{op}: stride must be positive, got {(SH, SW)}")
+    if min(PH, PW) < 0:
+        raise ValueError(f"{op}: padding must be non-negative, got {(PH, PW)}")
+    N, C, H, W = x_shape
+    if KH > H + 2 * PH or KW > W + 2 * PW:
+        raise ValueError(f"{op}: kernel {(KH, KW)} is larger than the padded input "
+                         f"{(H + 2 * PH, W + 2 * PW)} (input {(H, W)}, padding {(PH, PW)})")
+    return N, C, H, W
+
+
+def _split(n, parts):
+    """``parts`` slices of range(n) (fewer if n < parts), their sizes differing by at most 1."""
+    parts = min(n, parts)
+    edges = [k * n // parts for k in range(parts + 1)]
+    return [slice(a, b) for a, b in zip(edges, edges[1:])]
+
+
+def _channel_first(x, KH, KW, SH, SW, PH, PW, dtype):
+    """x (N, C, H, W) -> x_cn (C, N, Hp, Wp): channel-first with a zero border, in ``dtype``,
+    written in one pass (x may be a binary input's uint8 copy: the copy casts it). The
+    threads copy a group of channels each (a copy's bits do not depend on the cut). A 1×1
+    kernel without padding: (C, N, OH, OW), only the rows and columns its windows read."""
+    xp = get_array_module(x)
+    if KH == KW == 1 and PH == PW == 0:
+        x = x[:, :, ::SH, ::SW]
+    N, C, H, W = x.shape
+    x_cn = xp.empty((C, N, H + 2 * PH, W + 2 * PW), dtype=dtype)
+
+    def copy(cs):
+        x_cn[cs, :, PH:PH + H, PW:PW + W] = x[:, cs].transpose(1, 0, 2, 3)
+        if PH or PW:  # the border only: the inside was just written
+            x_cn[cs, :, :PH], x_cn[cs, :, PH + H:] = 0, 0
+            x_cn[cs, :, PH:PH + H, :PW], x_cn[cs, :, PH:PH + H, PW + W:] = 0, 0
+    parallel_map(copy, _split(C, get_threads()))
+    return x_cn
+
+
+def _im2col_cn(x_cn, KH, KW, SH, SW, OH, OW):
+    """col (C·KH·KW, B·OH·OW) of x_cn (C, B, ·, ·), a block of :func:`_channel_first`'s output."""
+    xp = get_array_module(x_cn)
+    C, B = x_cn.shape[:2]
+    if KH == KW == 1 and x_cn.shape[2:] == (OH, OW):  # 1×1: x_cn holds the windows already
+        return x_cn.reshape(C, B * OH * OW)
+    col = xp.empty((C, KH, KW, B, OH, OW), dtype=x_cn.dtype)
+    for i in range(KH):
+        for j in range(KW):
+            col[:, i, j] = x_cn[:, :, i:i + SH * (OH - 1) + 1:SH, j:j + SW * (OW - 1) + 1:SW]
+    return col.reshape(C * KH * KW, B * OH * OW)
+
+
+def _im2col_rows(x_cn, KH, KW, OH):
+    """Stride-1 im2col over whole padded rows: col (C·KH·KW, B·OH·Wp) of x_cn (C, B, Hp, Wp),
+
+        col[(c, i, j), (b, oh, w)] = x_cn[c, b, oh + i, j + w]   for w in [0, Wp),
+
+    read from the flattened plane as ``plane[(oh + i)·Wp + j + w]``, so each (c, i, j, b) is
+    ONE contiguous run of OH·Wp values (:func:`_im2col_cn` copies OH runs of OW). The columns
+    w ≥ OW = Wp − KW + 1 are not windows (they run into the next row): a product with this
+    col computes KW − 1 extra output columns per row, which the caller drops.
+    """
+    xp = get_array_module(x_cn)
+    C, B, Hp, Wp = x_cn.shape
+    planes = x_cn.reshape(C, B, Hp * Wp)
+    col = xp.empty((C, KH, KW, B, OH * Wp), dtype=x_cn.dtype)
+    for i in range(KH):
+        for j in range(KW):
+            start = i * Wp + j
+            n = min(OH * Wp, Hp * Wp - start)  # the last row's run stops at the plane's end:
+            col[:, i, j, :, :n] = planes[:, :, start:start + n]
+            col[:, i, j, :, n:] = 0            # what it misses are dropped columns
+    return col.reshape(C * KH * KW, B * OH * Wp)
+
+
+def _whole_rows_pay(KW, OW) -> bool:
+    """Whether a stride-1 im2col should run over whole rows (:func:`_im2col_rows`): its
+    contiguous copies measured faster once the KW − 1 extra columns per row of OW are at
+    most 1/8 of the product (OW ≥ 16 for 3×3: faster for 32×32 and 16×16 maps, slower for
+    8×8 and 4×4, (128, C, H, H) ⊛ (C, C, 3, 3), float32, one thread). Never for KW = 1."""
+    return 1 < KW and 8 * (KW - 1) <= OW
+
+
+def _col2im_cn(col, C, N, H, W, KH, KW, SH, SW, PH, PW):
+    """Adjoint of :func:`_im2col_cn`: (C·KH·KW, N·OH·OW) -> (C, N, H, W) (a view)."""
+    xp = get_array_module(col)
+    OH, OW = _out_size(H, W, KH, KW, SH, SW, PH, PW)
+    col = col.reshape(C, KH, KW, N, OH, OW)
+    gx_pad = xp.zeros((C, N, H + 2 * PH, W + 2 * PW), dtype=col.dtype)
+    for i in range(KH):
+        for j in range(KW):
+            gx_pad[:, :, i:i + SH * (OH - 1) + 1:SH, j:j + SW * (OW - 1) + 1:SW] += col[:, i, j]
+    return gx_pad[:, :, PH:PH + H, PW:PW + W]
+
+
+def im2col(x, kernel_size, stride=1, padding=0):
+    r"""Unfold the sliding windows of ``x`` into the columns of a matrix.
+
+    x (N, C, H, W) array -> col (C·KH·KW, N·OH·OW) array (layout and notation: module
+    docstring), ``col[(c, i, j), (n, oh, ow)] = x_pad[n, c, SH·oh + i, SW·ow + j]``.
+    ``kernel_size``, ``stride``, ``padding``: int or pair. Its adjoint is :func:`col2im`.
+    A plain array function (a Tensor is read through ``.data``; no graph is recorded).
+    """
+    x = x.data if isinstance(x, Tensor) else x
+    KH, KW = _int_pair(kernel_size, "kernel_size", "im2col")
+    SH, SW = _int_pair(stride, "stride", "im2col")
+    PH, PW = _int_pair(padding, "padding", "im2col")
+    N, C, H, W = _check_geometry("im2col", x.shape, KH, KW, SH, SW, PH, PW)
+    OH, OW = _out_size(H, W, KH, KW, SH, SW, PH, PW)
+    x_cn = _channel_first(x, KH, KW, SH, SW, PH, PW, x.dtype)
+    return _im2col_cn(x_cn, KH, KW, SH, SW, OH, OW)
+
+
+def col2im(col, x_shape, kernel_size, stride=1, padding=0):
+    r"""Adjoint of :func:`im2col`: fold col (C·KH·KW, N·OH·OW) back to (N, C, H, W),
+    *adding* the entries of overlapping windows and dropping those that fell in the padding.
+
+    Being the adjoint, ``⟨im2col(x), y⟩ = ⟨x, col2im(y)⟩`` for all x, y, which is why the
+    gradient of im2col is col2im. A plain array function, like :func:`im2col`.
+    """
+    col = col.data if isinstance(col, Tensor) else col
+    KH, KW = _int_pair(kernel_size, "kernel_size", "col2im")
+    SH, SW = _int_pair(stride, "stride", "col2im")
+    PH, PW = _int_pair(padding, "padding", "col2im")
+    N, C, H, W = _check_geometry("col2im", tuple(x_shape), KH, KW, SH, SW, PH, PW)
+    OH, OW = _out_size(H, W, KH, KW, SH, SW, PH, PW)
+    if col.shape != (C * KH * KW, N * OH * OW):
+        raise ValueError(f"col2im: col must have shape (C·KH·KW, N·OH·OW) = "
+                         f"{(C * KH * KW, N * OH * OW)}, got {col.shape}")
+    xp = get_array_module(col)
+    gx_cn = _col2im_cn(col, C, N, H, W, KH, KW, SH, SW, PH, PW)
+    return xp.ascontiguousarray(gx_cn.transpose(1, 0, 2, 3))
+
+
+# NumPy: im2col a block of samples at a time, so that block's col (at most this many bytes)
+# is still in the CPU cache when the GEMM reads it. CuPy: the whole batch in one block.
+_COL_BLOCK_BYTES = 4 * 2**20
+
+
+def _blocks(xp, N, sample_col_bytes):
+    """Slices of the batch axis, each holding samples whose col fits ``_COL_BLOCK_BYTES``.
+    They never depend on the number of threads: the threads share out the same blocks."""
+    B = N if xp is not np else max(1, _COL_BLOCK_BYTES // sample_col_bytes)
+    return [slice(n0, min(n0 + B, N)) for n0 in range(0, N, B)]
