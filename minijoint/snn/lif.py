@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 from ..backend import get_array_module
 from ..function import Function
+from ..functional.binary import PackedBits, binary_empty, pack_bits, seal_binary
 from ..tensor import Tensor
 from .surrogate import Rectangle, Surrogate, get_surrogate
 
@@ -112,7 +113,9 @@ def _lif_forward(c, tau: float, v_th: float, surrogate: Surrogate, smooth: bool)
     """:func:`lif_forward` without the settings check (the op's forward)."""
     xp = get_array_module(c)
     u_pre = xp.empty(c.shape, dtype=c.dtype)  # C order, not like c: the stem's c is a
-    y = xp.empty(c.shape, dtype=c.dtype)      # stride-0 repeat over T (nn.spiking.repeat_time)
+    # stride-0 repeat over T (nn.spiking.repeat_time). Spikes go to memory marked binary
+    # (functional.binary), so that the ops reading them can keep them in 1 bit per value.
+    y = xp.empty(c.shape, dtype=c.dtype) if smooth else binary_empty(xp, c.shape, c.dtype)
     u = xp.zeros(c.shape[1:], dtype=c.dtype)
     for t in range(c.shape[0]):
         xp.multiply(u, tau, out=u_pre[t])        # u_preᵗ = τ·uᵗ⁻¹ + cᵗ
@@ -132,13 +135,14 @@ def _lif_forward(c, tau: float, v_th: float, surrogate: Surrogate, smooth: bool)
                  f"{int(bad.argmax()) + 1} of {c.shape[0]})" if bool(bad.any())
                  else "the membrane potential overflowed")
         raise FloatingPointError(f"lif: {where}; spikes of a non-finite potential are undefined")
-    return y, u_pre
+    return seal_binary(y), u_pre
 
 
 def lif_backward(gy, u_pre, y, tau, v_th, surrogate, detach_reset=False) -> LIFTrace:
     r"""The BPTT recursion of the module docstring, t = T..1; returns a :class:`LIFTrace`.
 
-    gy, u_pre, y: arrays of shape (T, N, ...), as from :func:`lif_forward`. The factors
+    gy, u_pre, y: arrays of shape (T, N, ...), as from :func:`lif_forward` (y may be uint8,
+    as the op's unpacked spikes are: the arithmetic is the same). The factors
     that do not depend on the recursion (s, ∂u/∂u_pre, gy·s) are computed for all steps at
     once; the loop then only carries ḡu backwards: ḡu_preᵗ = gyᵗ·sᵗ + τ·ḡu_preᵗ⁺¹·∂uᵗ/∂u_preᵗ.
     ``gy`` is never written to.
@@ -158,7 +162,7 @@ def _lif_backward(gy, u_pre, y, tau: float, v_th: float, surrogate: Surrogate,
     g_upre = xp.multiply(gy, s)                          # gyᵗ·sᵗ, completed below
     du = xp.empty_like(u_pre)                            # ∂uᵗ/∂u_preᵗ:
     if detach_reset:
-        xp.subtract(1.0, y, out=du)                      #   1 − yᵗ
+        xp.subtract(1.0, y, out=du, dtype=du.dtype)      #   1 − yᵗ
     else:
         xp.multiply(u_pre, s, out=du)                    #   1 − (yᵗ + u_preᵗ·sᵗ)
         du += y
@@ -177,12 +181,14 @@ class LIFOp(Function):
     forward:  c (T, N, ...) -> y (T, N, ...), spikes (or P(u_pre) in smooth mode)
     backward: ḡc = lif_backward(...).gc, the recursion of the module docstring.
     The settings arrive checked (by :func:`lif`): forward and backward do not re-check them.
+    Saved for the backward: u_pre, and the spikes y in 1 bit per value (exact: 0 and 1), the
+    copy that a convolution reading y keeps too (:func:`~minijoint.functional.binary.pack_bits`).
     """
 
     @staticmethod
     def forward(ctx, c, tau, v_th, surrogate, detach_reset, smooth, traces):
         y, u_pre = _lif_forward(c, tau, v_th, surrogate, smooth)
-        ctx.y, ctx.u_pre = y, u_pre
+        ctx.y, ctx.u_pre = (y if smooth else pack_bits(y)), u_pre
         ctx.settings = tau, v_th, surrogate, detach_reset
         ctx.traces = traces
         return y
@@ -190,7 +196,8 @@ class LIFOp(Function):
     @staticmethod
     def backward(ctx, gy):
         tau, v_th, surrogate, detach_reset = ctx.settings
-        trace = _lif_backward(gy, ctx.u_pre, ctx.y, tau, v_th, surrogate, detach_reset)
+        y = ctx.y.unpack() if isinstance(ctx.y, PackedBits) else ctx.y
+        trace = _lif_backward(gy, ctx.u_pre, y, tau, v_th, surrogate, detach_reset)
         if ctx.traces is not None:
             ctx.traces.append(trace)
         return trace.gc
