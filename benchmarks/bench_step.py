@@ -11,10 +11,12 @@ A step is forward + backward + Adam (lr 1e-3, weight decay 5e-4). The PyTorch tw
 (torch_models.py) gets minijoint's initial weights, and the first step of every case
 compares the two frameworks' losses and gradients; the steps are then timed interleaved
 (minijoint, PyTorch, minijoint, …), median of ``--repeats`` after ``--warmup``. Peak memory
-of a step is measured per framework in a subprocess (see benchmarks/README.md).
+of a step is measured per framework in a subprocess (memory.py, benchmarks/README.md), at
+``--T`` and, with ``--T-sweep 1,2,4,8``, against T. The steps themselves: steps.py.
 
     python benchmarks/bench_step.py [--threads 1] [--batch 32] [--width 16] [--T 4]
                                     [--repeats 5] [--profile] [--backend cupy]
+                                    [--T-sweep 1,2,4,8]
 """
 from __future__ import annotations
 
@@ -27,29 +29,17 @@ import common  # noqa: E402  (nothing heavy yet: the BLAS thread variables come 
 common.set_thread_env(common.threads_from_argv(sys.argv))
 
 import argparse  # noqa: E402
-import contextlib  # noqa: E402
 import cProfile  # noqa: E402
 import io  # noqa: E402
-import json  # noqa: E402
 import pstats  # noqa: E402
 import statistics  # noqa: E402
-import subprocess  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
 import minijoint as mj  # noqa: E402
-from minijoint.joint.loss import JointLoss  # noqa: E402
-from minijoint.models import JointNet  # noqa: E402
-from minijoint.optim import Adam  # noqa: E402
-
-CASES = {"snn": dict(paths=("snn",), wft=False), "joint": dict(paths=("ann", "snn"), wft=True)}
-LR, WEIGHT_DECAY, CLASSES, SIDE = 1e-3, 5e-4, 10, 32
-MALLOC_NOTE = {"mmap": "MALLOC_MMAP_THRESHOLD_=131072 (freed arrays go back to the OS at once, "
-                       "so RSS follows the live arrays of either library)",
-               "default": "default settings (freed heap memory may stay resident: allocator "
-                          "behaviour counts)"}
-
+from memory import memory_child, run_gpu_memory, run_memory, run_T_sweep  # noqa: E402
+from steps import CASES, CLASSES, SIDE, MjStep, TorchStep, make_data  # noqa: E402
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
@@ -64,6 +54,9 @@ def parse_args(argv=None):
     p.add_argument("--dtypes", default="float32,float64", help="comma list")
     p.add_argument("--memory-dtypes", default="float32",
                    help="dtypes whose peak memory is measured ('' to skip)")
+    p.add_argument("--T-sweep", default="",
+                   help="comma list of T (e.g. 1,2,4,8): also the peak memory of a float32 step "
+                        "against T, both libraries ('' to skip)")
     p.add_argument("--malloc", default="mmap", choices=("mmap", "default"),
                    help="glibc malloc setting of the memory subprocesses (see README)")
     p.add_argument("--profile", action="store_true",
@@ -78,6 +71,7 @@ def parse_args(argv=None):
     args.cases = [c for c in args.cases.split(",") if c]
     args.dtypes = [d for d in args.dtypes.split(",") if d]
     args.memory_dtypes = [d for d in args.memory_dtypes.split(",") if d]
+    args.T_sweep = [int(t) for t in args.T_sweep.split(",") if t]
     for c in args.cases:
         if c not in CASES:
             p.error(f"--cases: unknown case {c!r}, expected some of {sorted(CASES)}")
@@ -85,84 +79,6 @@ def parse_args(argv=None):
         if d not in ("float32", "float64"):
             p.error(f"dtype must be float32 or float64, got {d!r}")
     return args
-
-
-def make_data(args, dtype):
-    rng = np.random.default_rng(1)
-    x = rng.standard_normal((args.batch, 3, SIDE, SIDE)).astype(dtype)
-    y = rng.integers(0, CLASSES, args.batch).astype(np.int64)
-    return x, y
-
-
-class MjStep:
-    """minijoint's training step; ``step()`` = forward, backward, Adam."""
-
-    def __init__(self, case, dtype, args, x, y):
-        self.dtype, self.backend = np.dtype(dtype), args.backend
-        with self.ctx():
-            self.model = JointNet(arch="resnet18", num_classes=CLASSES, width=args.width,
-                                  in_channels=3, image_size=SIDE, T=args.T,
-                                  rng=np.random.default_rng(0), **CASES[case])
-            self.opt = Adam(self.model.parameters(), lr=LR, weight_decay=WEIGHT_DECAY)
-            self.x, self.y = mj.Tensor(mj.to_device(x)), mj.to_device(y)
-        self.loss_fn = JointLoss() if case == "joint" else \
-            JointLoss(lambda_kld=0.0, lambda_norm=0.0, all_branches=False)
-
-    @contextlib.contextmanager
-    def ctx(self):
-        with mj.default_dtype(self.dtype), mj.using_backend(self.backend):
-            yield
-
-    def forward(self):
-        out = self.model(self.x)
-        return self.loss_fn(out.ann_logits, out.snn_logits, out.ann_feats, out.snn_feats,
-                            self.y)[0]
-
-    def backward(self, loss):
-        self.opt.zero_grad()
-        loss.backward()
-
-    def __call__(self):
-        with self.ctx():
-            self.backward(self.forward())
-            self.opt.step()
-        if self.backend == "cupy":
-            import cupy
-            cupy.cuda.Device().synchronize()
-
-
-class TorchStep:
-    """The PyTorch twin's training step, starting from ``mj_model``'s weights if given."""
-
-    def __init__(self, torch, tm, case, dtype, args, x, y, mj_model=None):
-        self.torch = torch
-        self.cuda = args.backend == "cupy" and torch.cuda.is_available()
-        dev = "cuda" if self.cuda else "cpu"
-        torch.manual_seed(0)
-        self.model = tm.TorchJointNet(arch="resnet18", num_classes=CLASSES, width=args.width,
-                                      in_channels=3, image_size=SIDE, T=args.T,
-                                      lif=args.torch_lif, **CASES[case]).to(getattr(torch, dtype))
-        if mj_model is not None:
-            tm.copy_from_minijoint(self.model, mj_model, mj.to_host)
-        self.model.to(dev)
-        self.opt = torch.optim.Adam(self.model.parameters(), lr=LR, weight_decay=WEIGHT_DECAY)
-        self.x, self.y = torch.from_numpy(x).to(dev), torch.from_numpy(y).to(dev)
-        self.loss_kw = {} if case == "joint" else \
-            dict(lambda_kld=0.0, lambda_norm=0.0, all_branches=False)
-        self.tm = tm
-
-    def forward(self):
-        return self.tm.joint_loss(*self.model(self.x), self.y, **self.loss_kw)
-
-    def backward(self, loss):
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-
-    def __call__(self):
-        self.backward(self.forward())
-        self.opt.step()
-        if self.cuda:
-            self.torch.cuda.synchronize()
 
 
 def twin_check(mjs, pts, tm, label):
@@ -228,129 +144,6 @@ def dtype_check(mjs):
           f"{len(grads)} gradients, {len(moments)} Adam moments: all float32)")
 
 
-def memory_child(args):
-    """Run in a fresh process: one warm-up step, then the peak RSS growth of one more step
-    (and, for minijoint, tracemalloc's peak of the same step)."""
-    case, dtype, fw = args.cases[0], args.dtypes[0], args.memory_child
-    x, y = make_data(args, dtype)
-    if fw == "minijoint":
-        common.limit_threads(args.threads)
-        step = MjStep(case, dtype, args, x, y)
-    else:
-        torch, _ = common.import_torch()
-        common.limit_threads(args.threads, torch)
-        import torch_models as tm
-        step = TorchStep(torch, tm, case, dtype, args, x, y)
-    step()                                          # Adam moments, lazy initialisation
-    common.release_free_memory()
-    base = common.rss_kib()
-    reset = common.reset_peak_rss()
-    if fw == "minijoint":                           # NumPy reports its buffers to tracemalloc
-        import tracemalloc
-        tracemalloc.start()
-    step()
-    peak = common.peak_rss_kib(reset)
-    out = dict(base_kib=base, peak_kib=peak, growth_kib=peak - base, hwm_reset=reset)
-    if fw == "minijoint":
-        out["tracemalloc_peak_kib"] = tracemalloc.get_traced_memory()[1] / 1024
-        tracemalloc.stop()
-    print("MEMORY_JSON " + json.dumps(out))
-
-
-def run_memory(args, torch):
-    frameworks = ["minijoint"] + (["torch"] if torch is not None else [])
-    env = dict(os.environ)
-    if args.malloc == "mmap":        # every block >= 128 KiB its own mmap: RSS = live arrays
-        env["MALLOC_MMAP_THRESHOLD_"] = str(128 * 1024)
-    else:
-        env.pop("MALLOC_MMAP_THRESHOLD_", None)
-    print(f"\npeak memory of one training step: RSS high-water mark minus the RSS after the "
-          f"model, the optimizer state and one warm-up step, each framework in its own process; "
-          f"glibc malloc: {MALLOC_NOTE[args.malloc]}")
-    print(f"{'case':<6}  {'dtype':<8}  {'minijoint MiB':>13}  {'(tracemalloc)':>13}  "
-          f"{'PyTorch MiB':>11}  {'ratio':>6}  baseline RSS MiB (mj / pt)")
-    procs = {}                       # every child at once: RSS is per process, not per machine
-    for dtype in args.memory_dtypes:
-        for case in args.cases:
-            for fw in frameworks:
-                cmd = [sys.executable, os.path.abspath(__file__), "--memory-child", fw,
-                       "--cases", case, "--dtypes", dtype, "--batch", str(args.batch),
-                       "--width", str(args.width), "--T", str(args.T),
-                       "--threads", str(args.threads), "--torch-lif", args.torch_lif]
-                procs[dtype, case, fw] = subprocess.Popen(
-                    cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    res = {}
-    for key, proc in procs.items():
-        out, err = proc.communicate(timeout=900)
-        lines = [ln for ln in out.splitlines() if ln.startswith("MEMORY_JSON ")]
-        if proc.returncode or not lines:
-            raise RuntimeError(f"memory child {key} failed:\n{err[-2000:]}")
-        res[key] = json.loads(lines[-1].split(" ", 1)[1])
-    for dtype in args.memory_dtypes:
-        for case in args.cases:
-            m, t = res[dtype, case, "minijoint"], res.get((dtype, case, "torch"))
-            ratio = f"{m['growth_kib'] / t['growth_kib']:6.2f}" if t else "     -"
-            print(f"{case:<6}  {dtype:<8}  {mib(m['growth_kib']):>13}  "
-                  f"{mib(m['tracemalloc_peak_kib']):>13}  "
-                  f"{mib(t['growth_kib']) if t else 'skipped':>11}  {ratio}  "
-                  f"{mib(m['base_kib'])} / {mib(t['base_kib']) if t else '-'}")
-            if not m["hwm_reset"]:
-                print("  (could not reset VmHWM: growth measured from ru_maxrss, an upper bound)")
-
-
-def run_gpu_memory(args, torch, tm):
-    """Peak GPU memory of one training step, in this process: the most bytes of live arrays
-    the step holds above those live at its start (model, optimizer state, data), after one
-    warm-up step. minijoint: a CuPy memory hook adding up its pool's malloc and free;
-    PyTorch: ``torch.cuda.max_memory_allocated()``. Both count arrays, not the memory the
-    allocators keep cached, and both round blocks to 512 bytes."""
-    from cupy.cuda.memory_hook import MemoryHook
-
-    class Peak(MemoryHook):
-        name = "bench_step peak"
-
-        def __init__(self):
-            self.live = self.peak = 0
-
-        def malloc_postprocess(self, **kw):
-            self.live += kw["mem_size"]
-            self.peak = max(self.peak, self.live)
-
-        def free_postprocess(self, **kw):
-            self.live -= kw["mem_size"]
-
-    cuda = torch is not None and torch.cuda.is_available()
-    print("\npeak GPU memory of one training step: live arrays above those at its start "
-          "(CuPy memory hook / torch.cuda.max_memory_allocated), after one warm-up step")
-    print(f"{'case':<6}  {'dtype':<8}  {'minijoint MiB':>13}  {'PyTorch MiB':>11}  {'ratio':>6}")
-    for dtype in args.memory_dtypes:
-        for case in args.cases:
-            x, y = make_data(args, dtype)
-            step = MjStep(case, dtype, args, x, y)
-            step()
-            hook = Peak()
-            with hook:
-                step()
-            mj_kib, pt_kib = hook.peak / 1024, None
-            del step
-            if cuda:
-                step = TorchStep(torch, tm, case, dtype, args, x, y)
-                step()
-                base = torch.cuda.memory_allocated()
-                torch.cuda.reset_peak_memory_stats()
-                step()
-                pt_kib = (torch.cuda.max_memory_allocated() - base) / 1024
-                del step
-                torch.cuda.empty_cache()
-            ratio = f"{mj_kib / pt_kib:6.2f}" if pt_kib else "     -"
-            print(f"{case:<6}  {dtype:<8}  {mib(mj_kib):>13}  "
-                  f"{mib(pt_kib) if pt_kib else 'skipped':>11}  {ratio}")
-
-
-def mib(kib) -> str:
-    return f"{kib / 1024:.1f}"
-
-
 def profile(mjs, label, steps=3):
     prof = cProfile.Profile()
     prof.enable()
@@ -407,6 +200,8 @@ def main(argv=None):
         run_memory(args, torch)
     elif args.memory_dtypes:
         run_gpu_memory(args, torch, tm)
+    if args.T_sweep and args.backend == "numpy":
+        run_T_sweep(args, torch)
     for mjs, label in to_profile:
         profile(mjs, label)
     print("\n" + common.load_line("load average at end"))
