@@ -194,18 +194,27 @@ def using_threads(n: int):
         _threads["n"] = old
 
 
-def parallel_map(fn, items) -> list:
-    """``[fn(item) for item in items]``, the calls spread over the :func:`using_threads`
-    pool when it has more than one thread (results in the order of ``items``)."""
+def parallel_map(xp, fn, items) -> list:
+    """``[fn(item) for item in items]``, the calls spread over the :func:`using_threads` pool
+    when it has more than one thread and ``xp`` (the arrays' module) is NumPy; results in
+    the order of ``items``. A call from inside a pool worker runs its items in that worker."""
     items = list(items)
     n = _threads["n"]
-    if n == 1 or len(items) < 2 or getattr(_worker, "busy", False):
+    if n == 1 or xp is not np or len(items) < 2 or getattr(_worker, "busy", False):
         return [fn(item) for item in items]
     pool = _threads["pools"].get(n)
     if pool is None:
         pool = _threads["pools"][n] = ThreadPoolExecutor(n, thread_name_prefix="minijoint",
                                                         initializer=_mark_worker)
     return list(pool.map(fn, items))
+
+
+def parallel_slices(xp, fn, n: int) -> list:
+    """``fn(s)`` for slices ``s`` cutting range(n) into one piece per thread (sizes differing
+    by at most 1), run by :func:`parallel_map`: for work on independent rows or channels."""
+    parts = max(1, min(n, _threads["n"] if xp is np else 1))
+    edges = [k * n // parts for k in range(parts + 1)]
+    return parallel_map(xp, fn, [slice(a, b) for a, b in zip(edges, edges[1:])])
 
 
 def _mark_worker():

@@ -101,3 +101,15 @@ def test_lif_backward_from_packed_spikes_equals_the_float_spikes(rng):
         y_float, u_pre = lif_forward(c, 0.5, 0.4, None)
         expected = lif_backward(gy, u_pre, np.asarray(y_float), 0.5, 0.4, None, detach_reset=detach)
         assert np.array_equal(ct.grad, expected.gc)
+
+
+def test_max_pool_of_spikes_is_marked_binary(rng):
+    """The max of spikes is a spike: VGG's pooled spikes reach the next conv known binary."""
+    values = (rng.random((4, 3, 6, 6)) < 0.3).astype(np.float32)
+    x = Tensor(spikes(values), requires_grad=True)
+    y = F.max_pool2d(x, 2, stride=2)
+    assert binary_owner(y.data) is not None
+    np.testing.assert_array_equal(y.data, F.max_pool2d(Tensor(values), 2, stride=2).data)
+    assert binary_owner(F.max_pool2d(Tensor(values), 2).data) is None   # floats stay floats
+    z = F.conv2d(y, Tensor(rng.standard_normal((2, 3, 3, 3)).astype(np.float32)), padding=1)
+    assert isinstance(z.creator.ctx.x, PackedBits)

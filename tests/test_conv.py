@@ -217,7 +217,8 @@ def test_whole_row_im2col_on_wide_maps(rng, kernel, padding):
     conv): naive loops for y, finite differences for every gradient."""
     KH, KW = (kernel, kernel) if isinstance(kernel, int) else kernel
     PH, PW = (padding, padding) if isinstance(padding, int) else padding
-    x, W, b = rng.standard_normal((2, 2, 3, 18)), rng.standard_normal((2, 2, KH, KW)), rng.standard_normal(2)
+    x, W = rng.standard_normal((2, 2, 3, 18)), rng.standard_normal((2, 2, KH, KW))
+    b = rng.standard_normal(2)
     assert conv_module._whole_rows_pay(KW, 18 + 2 * PW - KW + 1)
     y = F.conv2d(Tensor(x), Tensor(W), Tensor(b), padding=padding)
     np.testing.assert_allclose(y.numpy(), naive_conv2d(x, W, b, (1, 1), (PH, PW)), rtol=1e-10)

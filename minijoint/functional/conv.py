@@ -82,7 +82,7 @@ class Conv2dOp(Function):
                 y[s] = y2
             else:  # add the bias while transposing: one pass
                 xp.add(y2, b.reshape(1, OC, 1, 1), out=y[s])
-        parallel_map(block, _blocks(xp, N, C * KH * KW * OH * OW * x.itemsize))
+        parallel_map(xp, block, _blocks(xp, N, C * KH * KW * OH * OW * x.itemsize))
         # a binary input (spikes) is kept in 1 bit per value, shared with the op that made it
         ctx.x = x if binary_owner(x) is None else pack_bits(x)
         ctx.W, ctx.geometry = W, (KH, KW, SH, SW, PH, PW)
@@ -116,7 +116,8 @@ class Conv2dOp(Function):
             return gWt_s, gy2.sum(axis=1) if need_b else None
         gWt = xp.zeros((C * KH * KW, OC), dtype=gy.dtype) if need_W else None
         gb = xp.zeros(OC, dtype=gy.dtype) if need_b else None
-        for gWt_s, gb_s in parallel_map(block, _blocks(xp, N, C * KH * KW * OH * OW * gy.itemsize)):
+        blocks = _blocks(xp, N, C * KH * KW * OH * OW * gy.itemsize)
+        for gWt_s, gb_s in parallel_map(xp, block, blocks):
             if need_W:   # the sums over samples, added in block order as one loop would
                 gWt += gWt_s
             if need_b:

@@ -18,6 +18,7 @@ from __future__ import annotations
 from ..backend import get_array_module
 from ..function import Function
 from ..tensor import Tensor
+from .binary import binary_empty, binary_owner, seal_binary
 from .windows import _check_geometry, _int_pair, _out_size
 
 __all__ = ["avg_pool2d", "max_pool2d", "global_avg_pool2d"]
@@ -104,7 +105,12 @@ class MaxPool2dOp(Function):
         ctx.x_shape, ctx.geometry = x.shape, (KH, KW, SH, SW, PH, PW)
         OH, OW = _out_size(x.shape[2], x.shape[3], KH, KW, SH, SW, PH, PW)
         x_pad = _pad(x, PH, PW, -xp.inf)
-        y = x_pad[_window(0, 0, SH, SW, OH, OW)].copy()
+        # every window holds a real value (max_pool2d checks the padding), so the max of
+        # spikes is a spike: a binary x (functional.binary) gives a binary y
+        first = x_pad[_window(0, 0, SH, SW, OH, OW)]
+        binary = binary_owner(x) is not None
+        y = binary_empty(xp, first.shape, x.dtype) if binary else xp.empty(first.shape, x.dtype)
+        y[...] = first
         track = ctx.needs_input_grad[0]  # the argmax is only for the backward
         idx = xp.zeros(y.shape, dtype=xp.int8 if KH * KW <= 127 else xp.int32) if track else None
         for k in range(1, KH * KW):
@@ -118,7 +124,7 @@ class MaxPool2dOp(Function):
             xp.maximum(idx, (s > y) * idx.dtype.type(k), out=idx)
             xp.maximum(y, s, out=y)
         ctx.idx = idx
-        return y
+        return seal_binary(y)
 
     @staticmethod
     def backward(ctx, gy):

@@ -39,7 +39,7 @@ import operator
 
 import numpy as np
 
-from ..backend import get_array_module, get_threads, parallel_map
+from ..backend import get_array_module, parallel_slices
 from ..tensor import Tensor
 
 __all__ = ["im2col", "col2im"]
@@ -78,13 +78,6 @@ def _check_geometry(op, x_shape, KH, KW, SH, SW, PH, PW):
     return N, C, H, W
 
 
-def _split(n, parts):
-    """``parts`` slices of range(n) (fewer if n < parts), their sizes differing by at most 1."""
-    parts = min(n, parts)
-    edges = [k * n // parts for k in range(parts + 1)]
-    return [slice(a, b) for a, b in zip(edges, edges[1:])]
-
-
 def _channel_first(x, KH, KW, SH, SW, PH, PW, dtype):
     """x (N, C, H, W) -> x_cn (C, N, Hp, Wp): channel-first with a zero border, in ``dtype``,
     written in one pass (x may be a binary input's uint8 copy: the copy casts it). The
@@ -101,7 +94,7 @@ def _channel_first(x, KH, KW, SH, SW, PH, PW, dtype):
         if PH or PW:  # the border only: the inside was just written
             x_cn[cs, :, :PH], x_cn[cs, :, PH + H:] = 0, 0
             x_cn[cs, :, PH:PH + H, :PW], x_cn[cs, :, PH:PH + H, PW + W:] = 0, 0
-    parallel_map(copy, _split(C, get_threads()))
+    parallel_slices(xp, copy, C)
     return x_cn
 
 
