@@ -105,23 +105,30 @@ class Conv2dOp(Function):
             gy_pad = _channel_first(gy, KH, KW, 1, 1, KH - 1 - PH, KW - 1 - PW, gy.dtype)
         gx = xp.empty(x.shape, dtype=gy.dtype) if need_x else None
 
-        def block(s):  # gx[s], and block s's terms of gWᵀ and gb
-            gy2 = gy_cn[:, s].reshape(OC, -1)
-            if need_x and transposed:
+        def gx_block(s):
+            if transposed:
                 gx[s] = _product(W_t, gy_pad[:, s], KH, KW, 1, 1, H, Wd).transpose(1, 0, 2, 3)
-            elif need_x:
-                gx_cn = _col2im_cn(W2.T @ gy2, C, s.stop - s.start, H, Wd, KH, KW, SH, SW, PH, PW)
-                gx[s] = gx_cn.transpose(1, 0, 2, 3)
-            gWt_s = _im2col_cn(x_cn[:, s], KH, KW, SH, SW, OH, OW) @ gy2.T if need_W else None
-            return gWt_s, gy2.sum(axis=1) if need_b else None
-        gWt = xp.zeros((C * KH * KW, OC), dtype=gy.dtype) if need_W else None
-        gb = xp.zeros(OC, dtype=gy.dtype) if need_b else None
+            else:
+                gcol = W2.T @ gy_cn[:, s].reshape(OC, -1)
+                gx[s] = _col2im_cn(gcol, C, s.stop - s.start, H, Wd, KH, KW, SH, SW, PH, PW
+                                   ).transpose(1, 0, 2, 3)
+
+        def gWt_term(s):
+            return _im2col_cn(x_cn[:, s], KH, KW, SH, SW, OH, OW) @ gy_cn[:, s].reshape(OC, -1).T
+        # gx's blocks and gW's terms are separate pieces of work, so that a layer with few
+        # blocks still keeps every thread busy
         blocks = _blocks(xp, N, C * KH * KW * OH * OW * gy.itemsize)
-        for gWt_s, gb_s in parallel_map(xp, block, blocks):
-            if need_W:   # the sums over samples, added in block order as one loop would
-                gWt += gWt_s
-            if need_b:
-                gb += gb_s
+        jobs = [(gx_block, s) for s in blocks if need_x] + [(gWt_term, s) for s in blocks if need_W]
+        done = parallel_map(xp, lambda job: job[0](job[1]), jobs)
+        gWt = xp.zeros((C * KH * KW, OC), dtype=gy.dtype) if need_W else None
+        for (fn, _), term in zip(jobs, done):   # the sum over samples, in block order
+            if fn is gWt_term:
+                gWt += term
+        gb = None
+        if need_b:
+            gb = xp.zeros(OC, dtype=gy.dtype)
+            for s in blocks:
+                gb += gy_cn[:, s].reshape(OC, -1).sum(axis=1)
         gW = None if gWt is None else xp.ascontiguousarray(gWt.T).reshape(W.shape)
         return gx, gW, gb
 
