@@ -11,6 +11,7 @@ CuPy is used only when it imports *and* a CUDA device is present.
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -171,16 +172,18 @@ def get_threads() -> int:
 def using_threads(n: int):
     r"""Context manager: run minijoint on ``n`` CPU threads, ``with using_threads(2): ...``.
 
-    How the n cores are shared: the heavy ops (the convolution, forward and backward) cut
-    their work into independent pieces, blocks of samples, and :func:`parallel_map` runs
-    them on a pool of n worker threads (NumPy lets go of the GIL inside BLAS and large
-    array loops, so the pieces really run side by side). BLAS itself is held at ONE thread
-    meanwhile (threadpoolctl): n workers each calling an n-threaded BLAS would put n²
-    threads on n cores. Every piece does the arithmetic of the one-thread loop and partial
-    sums are added in the same order, so results are bit-identical for every n.
+    How the n cores are shared: the heavy ops cut their work into independent pieces (the
+    convolution: blocks of samples, forward and backward; BatchNorm: groups of channels)
+    and :func:`parallel_map` runs them on a pool of n worker threads (NumPy lets go of the
+    GIL inside BLAS and large array loops, so the pieces really run side by side). BLAS
+    itself is held at ONE thread meanwhile (threadpoolctl): n workers each calling an
+    n-threaded BLAS would put n² threads on n cores. Where a piece's
+    result could depend on the cut (a GEMM's shape, a sum's order), the cut does not depend
+    on n, and partial sums are added in the same order: results are bit-identical for every n.
 
     Outside this block the ops use one thread and BLAS keeps whatever the environment gave
-    it (``OPENBLAS_NUM_THREADS``, ...). CuPy ignores the setting: the GPU is the parallel part.
+    it (``OPENBLAS_NUM_THREADS``, ...). The setting is process-wide. CuPy ignores it: the
+    GPU is the parallel part.
     """
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"using_threads: n must be an integer >= 1, got {n!r}")
@@ -219,3 +222,7 @@ def parallel_slices(xp, fn, n: int) -> list:
 
 def _mark_worker():
     _worker.busy = True
+
+
+if hasattr(os, "register_at_fork"):   # a forked child has none of the parent's threads
+    os.register_at_fork(after_in_child=_threads["pools"].clear)
