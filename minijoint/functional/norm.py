@@ -7,7 +7,7 @@ and the ANN and SNN keep separate BN layers (docs/method.md §6).
 """
 from __future__ import annotations
 
-from ..backend import get_array_module, parallel_map, parallel_slices
+from ..backend import get_array_module
 from ..function import Function
 from ..tensor import Tensor
 
@@ -27,10 +27,6 @@ class BatchNormOp(Function):
 
     **Eval**: μ, v are the running estimates, constants, so y is affine in x and
     gx = (γ/σ) · gy. Shapes: x (N, C) or (N, C, H, W); γ, β, running_* (C,); y like x.
-
-    Threads (:func:`~minijoint.backend.using_threads`): the elementwise passes are shared out
-    by groups of channels; each sum over the M values runs whole, on one thread, so every
-    thread count adds in the same order and gives the same bits.
     """
 
     @staticmethod
@@ -39,15 +35,10 @@ class BatchNormOp(Function):
         axes = (0,) if x.ndim == 2 else (0, 2, 3)
         bshape = (1, x.shape[1]) + (1,) * (x.ndim - 2)  # (C,) broadcast against x
         M = x.size // x.shape[1]
-        x_hat, y = xp.empty_like(x), xp.empty_like(x)     # y holds (x − μ)² first
         if training:
             mu = x.mean(axis=axes, keepdims=True)
-
-            def center(cs):  # x̂ ← x − μ, y ← (x − μ)², for channels cs
-                xp.subtract(x[:, cs], mu[:, cs], out=x_hat[:, cs])
-                xp.square(x_hat[:, cs], out=y[:, cs])
-            parallel_slices(xp, center, x.shape[1])
-            var = y.mean(axis=axes, keepdims=True)
+            xc = x - mu
+            var = xp.square(xc).mean(axis=axes, keepdims=True)
             if running_mean is not None:
                 running_mean *= 1 - momentum
                 running_mean += momentum * mu.reshape(-1)
@@ -57,52 +48,37 @@ class BatchNormOp(Function):
         else:
             mu = running_mean.astype(x.dtype, copy=False).reshape(bshape)
             var = running_var.astype(x.dtype, copy=False).reshape(bshape)
-            parallel_slices(xp, lambda cs: xp.subtract(x[:, cs], mu[:, cs], out=x_hat[:, cs]),
-                            x.shape[1])
+            xc = x - mu
         inv_std = 1 / xp.sqrt(var + eps)
-
-        def scale(cs):  # x̂ = (x − μ)·(1/σ), y = γ·x̂ + β, for channels cs
-            x_hat[:, cs] *= inv_std[:, cs]
-            if gamma is None:
-                y[:, cs] = x_hat[:, cs]
-            else:
-                xp.multiply(x_hat[:, cs], gamma.reshape(bshape)[:, cs], out=y[:, cs])
+        x_hat = xc
+        x_hat *= inv_std  # xc is ours: normalize in place
+        if gamma is not None:
+            y = x_hat * gamma.reshape(bshape)
             if beta is not None:
-                y[:, cs] += beta.reshape(bshape)[:, cs]
-        parallel_slices(xp, scale, x.shape[1])
+                y += beta.reshape(bshape)
+        else:
+            y = x_hat if beta is None else x_hat + beta.reshape(bshape)
         ctx.x_hat, ctx.inv_std, ctx.gamma = x_hat, inv_std, gamma
         ctx.axes, ctx.bshape, ctx.M, ctx.training = axes, bshape, M, training
         return y
 
     @staticmethod
     def backward(ctx, gy):
-        xp = get_array_module(gy)
         x_hat, inv_std, gamma = ctx.x_hat, ctx.inv_std, ctx.gamma
         axes, bshape, M = ctx.axes, ctx.bshape, ctx.M
         need_x, need_gamma, need_beta = ctx.needs_input_grad[:3]
-        sums = need_x and ctx.training
-        gy_x_hat = None
-        if need_gamma or sums:
-            gy_x_hat = xp.empty_like(gy)
-            parallel_slices(xp, lambda cs: xp.multiply(gy[:, cs], x_hat[:, cs],
-                                                       out=gy_x_hat[:, cs]), gy.shape[1])
-        # ḡβ = Σ gy and ḡγ = Σ gy·x̂: two whole-array sums, run side by side
-        g_beta, g_gamma = parallel_map(xp, lambda a: None if a is None else a.sum(axis=axes),
-                                       [gy if (need_beta or sums) else None, gy_x_hat])
+        g_beta = gy.sum(axis=axes) if (need_beta or (need_x and ctx.training)) else None
+        g_gamma = (gy * x_hat).sum(axis=axes) if (need_gamma or (need_x and ctx.training)) else None
         gx = None
         if need_x:
             scale = inv_std if gamma is None else gamma.reshape(bshape) * inv_std
-            gx = xp.empty_like(gy)
-
-            def input_grad(cs):  # gx for channels cs
-                if ctx.training:
-                    xp.multiply(x_hat[:, cs], -g_gamma.reshape(bshape)[:, cs] / M, out=gx[:, cs])
-                    gx[:, cs] += gy[:, cs]
-                    gx[:, cs] -= g_beta.reshape(bshape)[:, cs] / M
-                    gx[:, cs] *= scale[:, cs]
-                else:
-                    xp.multiply(gy[:, cs], scale[:, cs], out=gx[:, cs])
-            parallel_slices(xp, input_grad, gy.shape[1])
+            if ctx.training:
+                gx = x_hat * (-g_gamma.reshape(bshape) / M)
+                gx += gy
+                gx -= g_beta.reshape(bshape) / M
+                gx *= scale
+            else:
+                gx = gy * scale
         return (gx, g_gamma if need_gamma else None, g_beta if need_beta else None)
 
 
