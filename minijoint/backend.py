@@ -201,13 +201,14 @@ def using_threads(n: int):
         _threads["n"] = old
 
 
-def parallel_map(xp, fn, items) -> list:
+def parallel_map(xp, fn, items, worth=True) -> list:
     """``[fn(item) for item in items]``, the calls spread over the :func:`using_threads` pool
     when it has more than one thread and ``xp`` (the arrays' module) is NumPy; results in
-    the order of ``items``. A call from inside a pool worker runs its items in that worker."""
+    the order of ``items``. ``worth=False`` (too little work to pay for handing it over)
+    and a call from inside a pool worker run the items on the calling thread."""
     items = list(items)
     n = _threads["n"]
-    if n == 1 or xp is not np or len(items) < 2 or getattr(_worker, "busy", False):
+    if n == 1 or xp is not np or not worth or len(items) < 2 or getattr(_worker, "busy", False):
         return [fn(item) for item in items]
     pool = _threads["pools"].get(n)
     if pool is None:
@@ -216,12 +217,12 @@ def parallel_map(xp, fn, items) -> list:
     return list(pool.map(fn, items))
 
 
-def parallel_slices(xp, fn, n: int) -> list:
+def parallel_slices(xp, fn, n: int, worth=True) -> list:
     """``fn(s)`` for slices ``s`` cutting range(n) into one piece per thread (sizes differing
     by at most 1), run by :func:`parallel_map`: for work on independent rows or channels."""
-    parts = max(1, min(n, _threads["n"] if xp is np else 1))
+    parts = max(1, min(n, _threads["n"] if xp is np and worth else 1))
     edges = [k * n // parts for k in range(parts + 1)]
-    return parallel_map(xp, fn, [slice(a, b) for a, b in zip(edges, edges[1:])])
+    return parallel_map(xp, fn, [slice(a, b) for a, b in zip(edges, edges[1:])], worth)
 
 
 def _mark_worker():

@@ -9,7 +9,7 @@ from threadpoolctl import threadpool_info
 import minijoint.functional as F
 from minijoint import Tensor
 from minijoint.backend import get_threads, parallel_map, using_threads
-from minijoint.functional import windows
+from minijoint.functional import conv, windows
 
 
 @st.composite
@@ -49,6 +49,7 @@ def conv_results(case, threads):
 def test_threaded_conv_equals_one_thread_bit_for_bit(case):
     mp = pytest.MonkeyPatch()
     mp.setattr(windows, "_COL_BLOCK_BYTES", case["budget"])
+    mp.setattr(conv, "_THREADED_COL_BYTES", 0)     # these small convs on the threads too
     try:
         one = conv_results(case, 1)
         for threads in (2, 3):
@@ -88,9 +89,10 @@ def test_parallel_map_keeps_the_order_and_runs_nested_maps_inline():
     assert nested == [[(i, j) for j in range(3)] for i in range(4)]
 
 
-def test_training_on_two_threads_is_bit_identical_to_one(tmp_path):
+def test_training_on_two_threads_is_bit_identical_to_one(tmp_path, monkeypatch):
     """The whole joint training (both networks, factorized weights, all losses): the
     checkpoint after 1 epoch holds the same bits for 1 and 2 threads."""
+    monkeypatch.setattr(conv, "_THREADED_COL_BYTES", 0)   # the digits convs are small
     from minijoint.joint.checkpoint import load_checkpoint
     from minijoint.joint.config import TrainConfig
     from minijoint.joint.train import train

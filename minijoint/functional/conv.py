@@ -25,8 +25,9 @@ from ..backend import get_array_module, parallel_map
 from ..function import Function
 from ..tensor import Tensor
 from .binary import PackedBits, binary_owner, pack_bits
-from .windows import (_blocks, _channel_first, _check_geometry, _col2im_cn, _im2col_cn,
-                     _im2col_rows, _int_pair, _out_size, _whole_rows_pay, col2im, im2col)
+from .windows import (_THREADED_COL_BYTES, _blocks, _channel_first, _check_geometry,
+                      _col2im_cn, _im2col_cn, _im2col_rows, _int_pair, _out_size,
+                      _whole_rows_pay, col2im, im2col)
 
 __all__ = ["im2col", "col2im", "conv2d"]
 
@@ -82,7 +83,9 @@ class Conv2dOp(Function):
                 y[s] = y2
             else:  # add the bias while transposing: one pass
                 xp.add(y2, b.reshape(1, OC, 1, 1), out=y[s])
-        parallel_map(xp, block, _blocks(xp, N, C * KH * KW * OH * OW * x.itemsize))
+        sample_col_bytes = C * KH * KW * OH * OW * x.itemsize
+        parallel_map(xp, block, _blocks(xp, N, sample_col_bytes),
+                     worth=N * sample_col_bytes >= _THREADED_COL_BYTES)
         # a binary input (spikes) is kept in 1 bit per value, shared with the op that made it
         ctx.x = x if binary_owner(x) is None else pack_bits(x)
         ctx.W, ctx.geometry = W, (KH, KW, SH, SW, PH, PW)
@@ -119,7 +122,8 @@ class Conv2dOp(Function):
         # blocks still keeps every thread busy
         blocks = _blocks(xp, N, C * KH * KW * OH * OW * gy.itemsize)
         jobs = [(gx_block, s) for s in blocks if need_x] + [(gWt_term, s) for s in blocks if need_W]
-        done = parallel_map(xp, lambda job: job[0](job[1]), jobs)
+        done = parallel_map(xp, lambda job: job[0](job[1]), jobs,
+                            worth=N * C * KH * KW * OH * OW * gy.itemsize >= _THREADED_COL_BYTES)
         gWt = xp.zeros((C * KH * KW, OC), dtype=gy.dtype) if need_W else None
         for (fn, _), term in zip(jobs, done):   # the sum over samples, in block order
             if fn is gWt_term:

@@ -94,7 +94,7 @@ def _channel_first(x, KH, KW, SH, SW, PH, PW, dtype):
         if PH or PW:  # the border only: the inside was just written
             x_cn[cs, :, :PH], x_cn[cs, :, PH + H:] = 0, 0
             x_cn[cs, :, PH:PH + H, :PW], x_cn[cs, :, PH:PH + H, PW + W:] = 0, 0
-    parallel_slices(xp, copy, C)
+    parallel_slices(xp, copy, C, worth=x_cn.nbytes >= 2 * 2**20)   # a hand-off costs ~0.1 ms
     return x_cn
 
 
@@ -196,6 +196,9 @@ def col2im(col, x_shape, kernel_size, stride=1, padding=0):
 # NumPy: im2col a block of samples at a time, so that block's col (at most this many bytes)
 # is still in the CPU cache when the GEMM reads it. CuPy: the whole batch in one block.
 _COL_BLOCK_BYTES = 4 * 2**20
+# An op whose whole col is smaller than this runs its blocks on the calling thread: handing
+# them to the pool cost more than it saved for the digits network (8×8 maps, col <= 5 MB).
+_THREADED_COL_BYTES = 8 * 2**20
 
 
 def _blocks(xp, N, sample_col_bytes):
