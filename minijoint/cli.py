@@ -71,8 +71,8 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
 
 def _add_threads(p) -> None:
     p.add_argument("--threads", type=int, default=1,
-                   help="BLAS threads on the CPU; CPU-sized nets multiply small matrices, where one "
-                        "thread is fastest on a 2-core machine [default: %(default)s]")
+                   help="threads on the CPU: the convolutions share their blocks of work among N "
+                        "threads, BLAS held at one thread [default: %(default)s]")
 
 
 def _given(args) -> dict:
