@@ -31,7 +31,7 @@ def _operands(op: str, a, b):
     here, in the forward, rather than failing later in NumPy or in the backward: floating
     operands must share one dtype, and the shapes must broadcast."""
     if isinstance(a, Tensor):
-        a, b = a, as_tensor(b, like=a)
+        b = as_tensor(b, like=a)
     else:
         b = as_tensor(b)
         a = as_tensor(a, like=b)
