@@ -1,7 +1,8 @@
 """Imports point one way, as a reader would draw the paper's parts:
 
-    engine (backend, tensor, function, functional, random, testing)
-      ← snn, data  ← nn, optim  ← models  ← joint  ← energy  ← plot  ← figures  ← cli
+    engine (backend, tensor, function, functional, random)
+      ← snn, data  ← nn, optim, testing  ← models  ← joint  ← energy  ← plot, course
+      ← figures  ← site  ← cli
 
 Every ``import`` in the package is read with ``ast`` — those inside functions too, since a
 "lazy" import is still a dependency — and an arrow against that order, or a cycle between
@@ -14,9 +15,11 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "minijoint"
-ENGINE = {"backend", "tensor", "function", "functional", "random", "testing"}
-RANK = {**{name: 0 for name in ENGINE}, "snn": 1, "data": 1, "nn": 2, "optim": 2,
-        "models": 3, "joint": 4, "energy": 5, "plot": 6, "figures": 7, "cli": 8, "__main__": 9}
+ENGINE = {"backend", "tensor", "function", "functional", "random"}
+# testing sits above snn: check_surrogate runs the LIF with the surrogate it checks.
+RANK = {**{name: 0 for name in ENGINE}, "snn": 1, "data": 1, "nn": 2, "optim": 2, "testing": 2,
+        "models": 3, "joint": 4, "energy": 5, "plot": 6, "course": 6, "figures": 7, "site": 8,
+        "cli": 9, "__main__": 10}
 
 
 def _module_name(path: Path, root: Path) -> str:

@@ -1,0 +1,2 @@
+"""Placeholder: filled in by the exercises' author."""
+EXERCISES = ()
