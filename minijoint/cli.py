@@ -1,4 +1,4 @@
-r"""The command line: ``python -m minijoint {train, eval, ablation, energy, figures}``.
+r"""The command line: ``python -m minijoint {train, eval, ablation, energy, figures, course}``.
 
     python -m minijoint train                      # `full` on digits, a few minutes on 2 cores
     python -m minijoint train --mode snn --epochs 10
@@ -9,6 +9,8 @@ r"""The command line: ``python -m minijoint {train, eval, ablation, energy, figu
     python -m minijoint ablation --seeds 0 1 2
     python -m minijoint energy runs/full-digits
     python -m minijoint figures runs/full-digits       # into runs/full-digits/figures
+    python -m minijoint course student handout/        # the exercise notebooks, to solve
+    python -m minijoint course check submissions/*.ipynb --csv grades.csv
 """
 from __future__ import annotations
 
@@ -128,7 +130,38 @@ def make_parser() -> argparse.ArgumentParser:
     f.add_argument("run_dir", help="a run folder (holding checkpoint.npz and metrics.csv)")
     f.add_argument("--out", default=None, help="where to write the PNGs [default: <run_dir>/figures]")
     _add_threads(f)
+    _add_course(sub)
     return p
+
+
+def _add_course(sub) -> None:
+    c = sub.add_parser("course", help="the exercises: hand out notebooks, grade submissions",
+                       description="The course's seven exercises. Hand out the student notebooks "
+                                   "(solutions replaced by stubs), grade what comes back. Grading "
+                                   "runs the students' code, each submission in a child process "
+                                   "with a time limit.")
+    cs = c.add_subparsers(dest="course_command", required=True, metavar="{student,solution,check,list}",
+                          help="what to do (each has its own --help)")
+    for version, what in (("student", "the notebooks to solve (each solution replaced by a stub)"),
+                          ("solution", "the solved notebooks, for the instructor")):
+        n = cs.add_parser(version, help=f"write into OUT {what}")
+        n.add_argument("out", metavar="OUT", help="folder to write the notebooks into (created if needed)")
+        n.add_argument("--overwrite", action="store_true",
+                       help="replace notebooks already in OUT (the work in them is lost)")
+    k = cs.add_parser("check", help="grade submissions: a table, each failure explained, a CSV",
+                      description="Grade each submission (a notebook or a .py script) on every "
+                                  "exercise whose functions it defines. Exit status: 0 when every "
+                                  "graded exercise passes, 1 when one does not, 2 for bad usage.")
+    k.add_argument("files", nargs="+", metavar="FILE", help="submissions: notebooks (.ipynb) or scripts (.py)")
+    k.add_argument("--csv", metavar="PATH", default=None,
+                   help="also write the grades there (submission, exercise, status, score, mistake, message)")
+    k.add_argument("--overwrite", action="store_true", help="replace an existing --csv file")
+    k.add_argument("--exercise", metavar="NAME", nargs="+", action="extend", default=None,
+                   help="grade only these exercises; each counts even where a submission lacks it "
+                        "[default: every exercise a submission defines]")
+    k.add_argument("--timeout", metavar="S", type=float, default=120.0,
+                   help="seconds one submission may take to load and be graded [default: %(default)g]")
+    cs.add_parser("list", help="the exercises: name, title, notebook")
 
 
 def main(argv=None) -> int:
@@ -152,6 +185,8 @@ def main(argv=None) -> int:
 
 
 def _run(args) -> int:
+    if args.command == "course":
+        return _course(args)
     from .backend import using_threads   # the one thread setting: op pool and BLAS
     if args.threads < 1:
         raise ValueError(f"--threads must be >= 1, got {args.threads}")
@@ -214,6 +249,32 @@ def _dispatch(args) -> int:
         from .figures import make_figures
         for p in make_figures(args.run_dir, args.out or os.path.join(args.run_dir, "figures")):
             print(p)
+    return 0
+
+
+def _course(args) -> int:
+    from .course import exercises, notebooks, submission
+    try:
+        if args.course_command == "list":
+            for e in exercises.EXERCISES.values():
+                print(f"{e.name:16s} {e.title}  ({e.notebook})")
+        elif args.course_command in notebooks.VERSIONS:
+            for path in notebooks.write_notebooks(args.out, args.course_command, args.overwrite):
+                print(path)
+        else:
+            if args.csv:
+                submission.refuse_to_replace(args.csv, args.overwrite)
+            results = submission.grade_submissions(
+                args.files, args.exercise, args.timeout,
+                progress=lambda p: print(f"grading {p}", file=sys.stderr))
+            print(submission.grades_table(results))
+            if args.csv:
+                submission.write_grades_csv(args.csv, results, args.overwrite)
+                print(f"wrote {args.csv}")
+            return 0 if all(r.ok for r in results) else 1
+    except FileExistsError as e:   # nothing was replaced: say so, as a usage error
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     return 0
 
 
