@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import backend
-from .function import no_grad
-from .tensor import Tensor
+from .. import backend
+from ..function import no_grad
+from ..tensor import Tensor
 
 
 class GradcheckError(AssertionError):
