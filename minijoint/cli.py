@@ -256,8 +256,10 @@ def _course(args) -> int:
     from .course import exercises, notebooks, submission
     try:
         if args.course_command == "list":
-            for e in exercises.EXERCISES.values():
-                print(f"{e.name:16s} {e.title}  ({e.notebook})")
+            rows = [(e.name, e.title, e.notebook) for e in exercises.EXERCISES.values()]
+            widths = [max((len(r[i]) for r in rows), default=0) for i in range(2)]
+            for name, title, notebook in rows:
+                print(f"{name:{widths[0]}}  {title:{widths[1]}}  {notebook}")
         elif args.course_command in notebooks.VERSIONS:
             for path in notebooks.write_notebooks(args.out, args.course_command, args.overwrite):
                 print(path)

@@ -280,8 +280,8 @@ def test_cli_list(tiny, capsys):
     code, out, _ = _main(capsys, "list")
     assert code == 0
     assert out.splitlines() == [
-        "tiny_square      square, elementwise  (tiny_square.ipynb)",
-        "tiny_double      double, elementwise  (tiny_double.ipynb)"]
+        "tiny_square  square, elementwise  tiny_square.ipynb",
+        "tiny_double  double, elementwise  tiny_double.ipynb"]
 
 
 def test_every_course_argument_has_help():
@@ -391,20 +391,25 @@ def test_a_dying_grader_is_reported(tiny, tmp_path):
     assert "about to leave" in v.message
 
 
-def test_an_unreadable_notebook_is_an_error_for_each_exercise(tiny, tmp_path):
+def test_an_unreadable_notebook_is_an_error_for_each_exercise_told_once(tiny, tmp_path, capsys):
     path = tmp_path / "broken.ipynb"
     path.write_text("{")
     r = submission.grade_submission(path)
     assert [v.status for v in r.verdicts] == [ERROR, ERROR]
     assert "could not load broken.ipynb" in r.verdicts[0].message
+    code, out, _ = _main(capsys, "check", path)
+    assert code == 1 and out.count("could not load broken.ipynb") == 1
+    assert "tiny_square, tiny_double: error" in out
 
 
 # ---- course check -------------------------------------------------------------------------
-def test_cli_check_table_messages_csv_and_exit_code(tiny, tmp_path, capsys):
-    right = _script(tmp_path, "ann.py", "def square(x):\n    return x * x\n")
-    wrong = _script(tmp_path, "bob.py", "def square(x):\n    return x + x\n"
-                                        "def double(x):\n    raise NotImplementedError\n")
-    grades = tmp_path / "grades.csv"
+def test_cli_check_table_messages_csv_and_exit_code(tiny, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)   # the paths as typed, relative to here (not to the child's folder)
+    (tmp_path / "subs").mkdir()
+    right = _script(Path("subs"), "ann.py", "def square(x):\n    return x * x\n")
+    wrong = _script(Path("subs"), "bob.py", "def square(x):\n    return x + x\n"
+                                            "def double(x):\n    raise NotImplementedError\n")
+    grades = Path("grades.csv")
     code, out, err = _main(capsys, "check", right, wrong, "--csv", grades)
     assert code == 1 and err.count("grading ") == 2
     table = out.splitlines()

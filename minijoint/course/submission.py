@@ -135,6 +135,7 @@ def _context():
 
 def _child(conn, path: str, names: list, log_path: str) -> None:
     """Load ``path``, grade ``names``, and send each verdict to ``conn`` as JSON."""
+    path = os.path.abspath(path)                 # before the chdir below
     fd = os.open(log_path, os.O_WRONLY)         # the student's prints and warnings go here
     os.dup2(fd, 1)
     os.dup2(fd, 2)
@@ -278,9 +279,17 @@ def grades_table(results) -> str:
         if not r.counted:
             lines.append("  defines none of the exercises' functions "
                          f"({', '.join(f for n in names for f in exercises.get_exercise(n).functions)})")
+        groups = []   # exercises that failed alike (a timeout, an unreadable file) are told once
         for v in told:
+            if groups and (groups[-1][0].status, groups[-1][0].message, groups[-1][0].mistake) == \
+                    (v.status, v.message, v.mistake):
+                groups[-1].append(v)
+            else:
+                groups.append([v])
+        for group in groups:
+            v = group[0]
             named = f" [mistake: {v.mistake}]" if v.mistake else ""
-            lines.append(f"  {v.exercise}: {v.status}{named}")
+            lines.append(f"  {', '.join(g.exercise for g in group)}: {v.status}{named}")
             lines += [f"    {line}" for line in v.message.splitlines()]
         for e in r.load_errors:
             lines.append(f"  while loading, {e}")
