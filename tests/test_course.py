@@ -402,6 +402,16 @@ def test_an_unreadable_notebook_is_an_error_for_each_exercise_told_once(tiny, tm
     assert "tiny_square, tiny_double: error" in out
 
 
+def test_spawned_grader_where_fork_is_not_used(tmp_path, monkeypatch):
+    """macOS and Windows grade in a spawned interpreter (the real registry, imported anew):
+    the script still runs there and its verdicts and load errors come back."""
+    import multiprocessing
+    monkeypatch.setattr(submission, "_context", lambda: multiprocessing.get_context("spawn"))
+    r = submission.grade_submission(_script(tmp_path, "s.py", "x = 1 / 0\n"), timeout=60)
+    assert r.load_errors == ("s.py: ZeroDivisionError: division by zero",)
+    assert [(v.exercise, v.status) for v in r.verdicts] == [(n, MISSING) for n in exercises.EXERCISES]
+
+
 # ---- course check -------------------------------------------------------------------------
 def test_cli_check_table_messages_csv_and_exit_code(tiny, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)   # the paths as typed, relative to here (not to the child's folder)

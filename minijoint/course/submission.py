@@ -218,9 +218,10 @@ def grade_submission(path, names=None, timeout: float = DEFAULT_TIMEOUT) -> Grad
             elif kind == "done":
                 break
     finally:
-        if child.is_alive():
-            child.kill()
-        child.join()
+        if child.pid is not None:   # started
+            if child.is_alive():
+                child.kill()
+            child.join()
         received.close()
         with contextlib.suppress(OSError):
             os.remove(log_path)
