@@ -8,7 +8,8 @@ reusing the grader's planted variants. For every exercise: the solution passes; 
 mistake is named (``verdict.mistake`` and the hint in the message); an unrelated wrong
 answer fails without a name; the stub of the student version is "not implemented"; a crash
 is an "error" naming the input. The planted variants themselves are checked to be the
-reference when nothing is planted.
+reference when nothing is planted, and the references (conv2d's and rebuild_weight's
+backward) against central differences on the grader's own draws.
 """
 from __future__ import annotations
 
@@ -26,7 +27,9 @@ from hypothesis import given, strategies as st
 import minijoint.functional as F
 from minijoint.course import check, core, ex_network
 from minijoint.joint import JointLoss
+from minijoint.nn import rebuild_weight
 from minijoint.tensor import Tensor
+from minijoint.testing import gradcheck
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "minijoint" / "course" / "notebooks"
@@ -312,6 +315,23 @@ def test_conv_variants_without_a_slip_are_the_reference(spec):
     gx, gw = ex_network._conv_backward_planted(x, w, gy, S, P)
     np.testing.assert_allclose(gx, xt.grad, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(gw, wt.grad, rtol=1e-10, atol=1e-12)
+
+
+@given(ex_network._conv_spec())
+def test_conv_reference_matches_finite_differences(spec):
+    """The grader's reference, minijoint's conv2d backward, on the grader's own draws."""
+    x, w, _, _ = ex_network._conv_arrays(spec)
+    err = gradcheck(lambda x, w: F.conv2d(x, w, stride=spec["S"], padding=spec["P"]), x, w)
+    assert err < 1e-5
+
+
+@given(ex_network._factorized_spec())
+def test_factorized_reference_matches_finite_differences(spec):
+    c = ex_network._factorized_arrays(spec)
+    err = gradcheck(lambda U, sa, ss, Vh: (rebuild_weight(U, sa, Vh) * Tensor(c["gW_ann"])).sum()
+                    + (rebuild_weight(U, ss, Vh) * Tensor(c["gW_snn"])).sum(),
+                    *(c[k] for k in ex_network._FACTORS))
+    assert err < 1e-5
 
 
 @given(ex_network._joint_spec())
