@@ -99,11 +99,14 @@ def for_all(strategy, check: Callable, *, examples: int = 30) -> None:
     """Run ``check(example)`` on examples drawn by hypothesis (derandomized: the same draws
     every time, so a grade is repeatable); when one fails, hypothesis shrinks it and the
     smallest failing example's exception propagates (a Wrong names its shape)."""
-    from hypothesis import HealthCheck, Verbosity, given, settings
+    from hypothesis import HealthCheck, Phase, Verbosity, given, settings
 
     @settings(max_examples=examples, database=None, deadline=None, derandomize=True,
               report_multiple_bugs=False, print_blob=False, verbosity=Verbosity.quiet,
-              suppress_health_check=list(HealthCheck))
+              suppress_health_check=list(HealthCheck),
+              # no "explain" phase: it re-runs the failing example under a line tracer
+              # (seconds per wrong answer) for notes the learner never sees
+              phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink])
     @given(strategy)
     def run(example):
         check(example)
