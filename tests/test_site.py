@@ -16,10 +16,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from minijoint.site import SiteBuildError, build_site
+from minijoint.site import NotebookFailed, SiteBuildError, build_site
 from minijoint.site import stage
 from minijoint.site.browser import CHROMIUM, find_chromium, inspect_page
 from minijoint.site.docstrings import escape_line, rst_problems, tolerant_rst
+from minijoint.site.execute import execute_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 TUTORIALS = sorted((ROOT / "tutorials").glob("*.ipynb"))
@@ -72,6 +73,7 @@ def test_tutorial_page_is_executed_with_figures(site, notebook):
         assert (site / "tutorials" / src).resolve().is_file(), f"{notebook.name}: {src} missing"
     assert "cell_output" in page, f"{notebook.name}: its page shows no cell output"
     assert "Traceback" not in _text(page), f"{notebook.name}: an error is shown on its page"
+    assert "Run for this site with MINIJOINT_FAST=1" in _text(page), "no note of fast mode"
 
 
 def test_every_page_names_where_its_content_lives(site):
@@ -178,6 +180,18 @@ def test_says_what_to_install(tmp_path, monkeypatch):
     with pytest.raises(SiteBuildError, match=r"no-such-dist.*pip install -e \"\.\[site\]\""):
         build_site(tmp_path / "out", tutorials=["01"])
     assert not (tmp_path / "out").exists()
+
+
+def test_a_failing_tutorial_stops_the_build_naming_the_cell(tmp_path):
+    import nbformat
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1"),
+                                         nbformat.v4.new_code_cell("raise ValueError('boom')")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, tmp_path / "broken.ipynb")
+    with pytest.raises(NotebookFailed, match=r"(?s)broken.ipynb failed.*fast mode.*in cell 1:\n"
+                                             r"raise ValueError\('boom'\).*boom"):
+        execute_notebook(tmp_path / "broken.ipynb", tmp_path / "out.ipynb", fast=True)
+    assert not (tmp_path / "out.ipynb").exists()
 
 
 # ---- docstrings that are not reStructuredText --------------------------------------------

@@ -29,12 +29,14 @@ import time
 from pathlib import Path
 
 from .execute import NotebookFailed, execute_tutorials
-from .stage import (ROOT, SITE_SOURCES, copy_pages, package_modules, select_tutorials,
-                    write_api_pages, write_exercise_pages, write_sources_file)
+from .stage import (SITE_SOURCES, copy_pages, package_modules, select_tutorials, with_repo_on_path,
+                    write_api_pages, write_api_stub, write_exercise_pages, write_sources_file)
 
 __all__ = ["build_site", "site_main", "SiteBuildError", "NotebookFailed"]
 
 MARKER = ".minijoint-site"   # marks a folder this function wrote, so a rebuild may replace it
+FAST_NOTE = ("Run for this site with MINIJOINT_FAST=1 (fewer epochs, less data), so its "
+             "numbers differ from a full run's.")
 NEEDS = {"sphinx": "sphinx", "myst_nb": "myst-nb", "sphinx-mathjax-offline": "sphinx-mathjax-offline",
          "nbclient": "nbclient", "nbformat": "nbformat"}
 
@@ -66,9 +68,7 @@ def _run_sphinx(src: Path, html: Path, work: Path, jobs, log) -> int:
     cmd = [sys.executable, "-m", "sphinx", "-b", "html", "-q", "-j", str(jobs),
            "-c", str(SITE_SOURCES), "-d", str(work / "doctrees"), "-w", str(warnings),
            str(src), str(html)]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [str(ROOT)] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
-    done = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    done = subprocess.run(cmd, env=with_repo_on_path(dict(os.environ)), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           text=True)
     log.write(done.stdout)
     if done.returncode != 0:
@@ -107,9 +107,9 @@ def build_site(out_dir, *, fast: bool = True, tutorials=None, api: bool = True,
         sources.update(exercise_sources)
         if problem:
             print(f"  exercises: {problem}; the page says so", file=log, flush=True)
-        if api:
-            sources.update(write_api_pages(src, package_modules()))
-        write_sources_file(src, sources)
+        sources.update(write_api_pages(src, package_modules()) if api else write_api_stub(src))
+        notes = {f"tutorials/{p.stem}": FAST_NOTE for p in notebooks} if fast else {}
+        write_sources_file(src, sources, notes)
         html = work / "html"
         warnings = _run_sphinx(src, html, work, jobs, log)
         (html / ".nojekyll").touch()   # GitHub Pages: serve _static/ as it is

@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from .stage import ROOT
+from .stage import ROOT, with_repo_on_path
 
 KERNEL = "python3"
 
@@ -24,11 +24,10 @@ class NotebookFailed(RuntimeError):
 
 def kernel_env(fast: bool) -> dict:
     """The kernel's environment: ours, plus the repository on the path and the mode."""
-    env = dict(os.environ)
+    env = with_repo_on_path(dict(os.environ))
     env.pop("MINIJOINT_FAST", None)
     if fast:
         env["MINIJOINT_FAST"] = "1"
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [p for p in [env.get("PYTHONPATH")] if p])
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         env.setdefault(var, "1")   # small arrays: extra BLAS threads only contend
     return env
@@ -47,7 +46,8 @@ def execute_notebook(path: Path, dest: Path, *, fast: bool, timeout: int = 600) 
     try:
         client.execute(env=kernel_env(fast))
     except Exception as e:   # CellExecutionError, CellTimeoutError, DeadKernelError, NoSuchKernel
-        raise NotebookFailed(f"{path.relative_to(ROOT)} failed while the site was built "
+        shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+        raise NotebookFailed(f"{shown} failed while the site was built "
                              f"({'fast' if fast else 'full'} mode):\n{_failing_source(nb)}"
                              f"{str(e)[-3000:]}") from e
     dest.parent.mkdir(parents=True, exist_ok=True)

@@ -16,8 +16,8 @@ from .stage import SOURCES_FILE
 
 
 def _add_source_path(app, pagename, templatename, context, doctree) -> None:
-    sources = app.env.minijoint_sources
-    context["source_path"] = sources.get(pagename)
+    context["source_path"] = app.env.minijoint_sources.get("sources", {}).get(pagename)
+    context["source_note"] = app.env.minijoint_sources.get("notes", {}).get(pagename)
 
 
 def _drop_object(app, name, obj, options, bases) -> None:

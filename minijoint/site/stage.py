@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from .docstrings import plain_roles
 
 ROOT = Path(__file__).resolve().parents[2]
 SITE_SOURCES = ROOT / "docs" / "site"
-SOURCES_FILE = "_site_sources.json"   # page name -> "where it lives", read by sphinx_ext
+SOURCES_FILE = "_site_sources.json"   # {"sources": {page: where it lives}, "notes": {page: note}}
 
 # The parts of the package in the order a reader meets them (the import order); a part that
 # is not listed comes last, alphabetically.
@@ -28,6 +29,22 @@ PARTS = (("", "the package"), ("backend", "engine"), ("tensor", "engine"),
          ("joint", "the method: losses and training"), ("energy", "energy"),
          ("plot", "pictures"), ("course", "the course"), ("figures", "pictures"),
          ("site", "this site"), ("cli", "the command line"))
+
+
+def with_repo_on_path(env: dict) -> dict:
+    """``env`` with the repository root first on ``PYTHONPATH`` (for the kernels and Sphinx,
+    so that they import this checkout's minijoint)."""
+    path = os.pathsep.join([str(ROOT)] + [p for p in [env.get("PYTHONPATH")] if p])
+    return {**env, "PYTHONPATH": path}
+
+
+def write_api_stub(dest: Path) -> dict:
+    """The API index of a site built without the reference."""
+    (dest / "api").mkdir(parents=True)
+    (dest / "api" / "index.md").write_text(
+        "# API reference\n\nLeft out of this build (`--no-api`); a full build holds one page "
+        "per module, generated from the docstrings.\n", encoding="utf-8")
+    return {"api/index": "the docstrings of minijoint/"}
 
 
 def package_modules(package: Path = ROOT / "minijoint") -> list:
@@ -118,8 +135,10 @@ def select_tutorials(names=None) -> list:
     return sorted(chosen)
 
 
-def write_sources_file(dest: Path, sources: dict) -> None:
-    (dest / SOURCES_FILE).write_text(json.dumps(sources, indent=1, sort_keys=True),
+def write_sources_file(dest: Path, sources: dict, notes: dict) -> None:
+    """What the page template prints: each page's source, and a note under it for some."""
+    (dest / SOURCES_FILE).write_text(json.dumps({"sources": sources, "notes": notes}, indent=1,
+                                                sort_keys=True),
                                      encoding="utf-8")
 
 
