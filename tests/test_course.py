@@ -424,7 +424,7 @@ def test_cli_check_table_messages_csv_and_exit_code(tiny, tmp_path, capsys, monk
     assert code == 1 and err.count("grading ") == 2
     table = out.splitlines()
     assert table[0].split() == ["submission", "tiny_square", "tiny_double"]
-    assert table[2].split() == [str(right), "pass", "missing"]
+    assert table[2].split() == [str(right), "pass", "—"]   # not attempted: not graded
     assert table[3].split() == [str(wrong), "fail", "not", "implemented"]
     below = out[out.index(f"{wrong}:"):]
     assert "tiny_square: fail [mistake: doubled]" in below and "x + x instead of x * x" in below
@@ -433,17 +433,16 @@ def test_cli_check_table_messages_csv_and_exit_code(tiny, tmp_path, capsys, monk
         rows = list(csv.DictReader(f))
     assert list(rows[0]) == list(submission.CSV_COLUMNS)
     assert [(r["submission"], r["exercise"], r["status"], r["score"], r["mistake"]) for r in rows] == [
-        (str(right), "tiny_square", "pass", "1", ""), (str(right), "tiny_double", "missing", "0", ""),
-        (str(wrong), "tiny_square", "fail", "0", "doubled"),
+        (str(right), "tiny_square", "pass", "1", ""), (str(wrong), "tiny_square", "fail", "0", "doubled"),
         (str(wrong), "tiny_double", "not implemented", "0", "")]
-    assert "x + x" in rows[2]["message"]
+    assert "x + x" in rows[1]["message"]
 
     before = grades.read_text()
     code, _, err = _main(capsys, "check", right, "--csv", grades)
     assert code == 2 and "refusing to replace" in err and "--overwrite" in err
     assert "grading" not in err and grades.read_text() == before
     assert _main(capsys, "check", right, "--csv", grades, "--overwrite")[0] == 0
-    assert len(grades.read_text().splitlines()) == 3
+    assert len(grades.read_text().splitlines()) == 2
 
 
 def test_cli_check_selected_exercises_count_even_when_missing(tiny, tmp_path, capsys):

@@ -267,7 +267,13 @@ def grades_table(results) -> str:
     if not results:
         return "no submissions"
     names = [v.exercise for v in results[0].verdicts]
-    rows = [["submission", *names]] + [[r.path, *(v.status for v in r.verdicts)] for r in results]
+    # an exercise no submission attempts gets no column; one a submission does not attempt
+    # (and was not asked for with --exercise) reads "—": it is not graded, not failed
+    shown = [i for i, n in enumerate(names) if any(r.verdicts[i] in r.counted for r in results)]
+    shown = shown or list(range(len(names)))
+    rows = [["submission", *(names[i] for i in shown)]] + [
+        [r.path, *(r.verdicts[i].status if r.verdicts[i] in r.counted else "—" for i in shown)]
+        for r in results]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
@@ -305,13 +311,14 @@ def refuse_to_replace(path, overwrite: bool) -> None:
 
 
 def write_grades_csv(path, results, overwrite: bool = False) -> None:
-    """One row per submission and exercise (:data:`CSV_COLUMNS`), written atomically; an
-    existing file is replaced only when ``overwrite``."""
+    """One row per submission and graded exercise (:data:`CSV_COLUMNS`; an exercise the
+    submission does not attempt, and that was not named with --exercise, has no row),
+    written atomically; an existing file is replaced only when ``overwrite``."""
     refuse_to_replace(path, overwrite)
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(CSV_COLUMNS)
     for r in results:
-        for v in r.verdicts:
+        for v in r.counted:
             w.writerow([r.path, v.exercise, v.status, f"{v.score:g}", v.mistake or "", v.message])
     write_atomic(path, buf.getvalue())
