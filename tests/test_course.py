@@ -471,13 +471,13 @@ def test_cli_check_notebooks_solved_student_and_with_a_failing_cell(tiny, tmp_pa
     solved = [tiny / "tiny_square.ipynb", tiny / "tiny_double.ipynb"]
     code, out, _ = _main(capsys, "check", *solved)
     assert code == 0, out
-    assert [line.split()[1:] for line in out.splitlines()[2:4]] == [["pass", "missing"],
-                                                                   ["missing", "pass"]]
+    assert [line.split()[1:] for line in out.splitlines()[2:4]] == [["pass", "—"],
+                                                                   ["—", "pass"]]
     students = notebooks.write_notebooks(tmp_path / "h", "student")
     code, out, _ = _main(capsys, "check", *students)
     assert code == 1
     assert [line.split()[1:] for line in out.splitlines()[2:4]] == [
-        ["not", "implemented", "missing"], ["missing", "not", "implemented"]]
+        ["not", "implemented", "—"], ["—", "not", "implemented"]]
     nb = json.loads(students[0].read_text())
     nb["cells"].insert(2, _code("1 / 0"))
     nb["cells"][3]["source"] = "def square(x):\n    return x * x\n"
