@@ -3,8 +3,10 @@ figures and math visible in a real browser, docstrings that are not reStructured
 as written.
 
 The whole site is built once for this file (fast mode: every tutorial runs with
-``MINIJOINT_FAST=1``; about a minute on 2 cores). The browser check drives Debian's
-Chromium over the DevTools pipe and skips, saying how to install it, where there is none.
+``MINIJOINT_FAST=1``; about a minute on 2 cores); the tests that need it, or that start a
+kernel, are marked ``notebook`` like the tutorials' own (``-m "not notebook"`` skips them).
+The browser check drives Debian's Chromium over the DevTools pipe and skips, saying how to
+install it, where there is none.
 """
 from __future__ import annotations
 
@@ -44,6 +46,7 @@ def _text(page: str) -> str:
 
 
 # ---- the pages ---------------------------------------------------------------------------
+@pytest.mark.notebook   # runs the tutorials in Jupyter kernels
 def test_every_page_is_built(site):
     expected = ["index.html", "README.html", "docs/method.html", "exercises/index.html",
                 "api/index.html"]
@@ -56,6 +59,7 @@ def test_every_page_is_built(site):
     assert len(TUTORIALS) >= 9
 
 
+@pytest.mark.notebook   # runs the tutorials in Jupyter kernels
 def test_markdown_pages_hold_their_headings(site):
     for source, page in [("README.md", "README.html"), ("docs/method.md", "docs/method.html")]:
         headings = re.findall(r"^#{1,3} (.+)$", (ROOT / source).read_text(encoding="utf-8"), re.M)
@@ -64,6 +68,7 @@ def test_markdown_pages_hold_their_headings(site):
         assert headings and not absent, f"{page} lacks the headings {absent} of {source}"
 
 
+@pytest.mark.notebook   # runs the tutorials in Jupyter kernels
 @pytest.mark.parametrize("notebook", TUTORIALS, ids=[p.stem for p in TUTORIALS])
 def test_tutorial_page_is_executed_with_figures(site, notebook):
     page = _page(site, f"tutorials/{notebook.stem}.html")
@@ -76,6 +81,7 @@ def test_tutorial_page_is_executed_with_figures(site, notebook):
     assert "Run for this site with MINIJOINT_FAST=1" in _text(page), "no note of fast mode"
 
 
+@pytest.mark.notebook   # runs the tutorials in Jupyter kernels
 def test_every_page_names_where_its_content_lives(site):
     pages = [p for p in site.rglob("*.html")
              if not p.relative_to(site).parts[0].startswith("_")
@@ -92,6 +98,7 @@ def test_every_page_names_where_its_content_lives(site):
     assert SOURCE.findall(_page(site, "api/minijoint.snn.lif.html")) == ["minijoint/snn/lif.py"]
 
 
+@pytest.mark.notebook   # runs the tutorials in Jupyter kernels
 def test_api_pages_render_docstrings(site):
     lif = _page(site, "api/minijoint.snn.lif.html")
     for name in ("lif_forward", "lif_backward", "LIFTrace", "check_settings"):
@@ -106,6 +113,7 @@ def test_api_pages_render_docstrings(site):
     assert "1 − |z|" in surrogate and "problematic" not in surrogate
 
 
+@pytest.mark.notebook   # runs the tutorials in Jupyter kernels
 def test_the_site_needs_no_network(site):
     assert (site / "_static" / "mathjax" / "tex-chtml.js").is_file(), "MathJax is not bundled"
     for path in site.rglob("*.html"):
@@ -114,6 +122,7 @@ def test_the_site_needs_no_network(site):
         assert not remote, f"{path.relative_to(site)} loads {remote}"
 
 
+@pytest.mark.notebook   # runs the tutorials in Jupyter kernels
 def test_exercises_are_in_student_form(site):
     from minijoint.course import EXERCISES
     index = _text(_page(site, "exercises/index.html"))
@@ -137,6 +146,7 @@ def chromium():
     return path
 
 
+@pytest.mark.notebook   # runs the tutorials in Jupyter kernels
 @pytest.mark.parametrize("page, figures", [("tutorials/04_bptt_by_hand.html", True),
                                            ("api/minijoint.data.digits.html", False)])
 def test_browser_shows_figures_and_typeset_math(site, chromium, page, figures, tmp_path):
@@ -182,6 +192,7 @@ def test_says_what_to_install(tmp_path, monkeypatch):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.notebook   # runs the tutorials in Jupyter kernels
 def test_a_failing_tutorial_stops_the_build_naming_the_cell(tmp_path):
     import nbformat
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1"),
