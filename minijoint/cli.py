@@ -1,4 +1,4 @@
-r"""The command line: ``python -m minijoint {train, eval, ablation, energy, figures, course}``.
+r"""The command line: ``python -m minijoint {train, eval, ablation, energy, figures, course, site}``.
 
     python -m minijoint train                      # `full` on digits, a few minutes on 2 cores
     python -m minijoint train --mode snn --epochs 10
@@ -11,6 +11,7 @@ r"""The command line: ``python -m minijoint {train, eval, ablation, energy, figu
     python -m minijoint figures runs/full-digits       # into runs/full-digits/figures
     python -m minijoint course student handout/        # the exercise notebooks, to solve
     python -m minijoint course check submissions/*.ipynb --csv grades.csv
+    python -m minijoint site site/                     # the course website, offline (~1 min)
 """
 from __future__ import annotations
 
@@ -131,6 +132,13 @@ def make_parser() -> argparse.ArgumentParser:
     f.add_argument("--out", default=None, help="where to write the PNGs [default: <run_dir>/figures]")
     _add_threads(f)
     _add_course(sub)
+    from .site import add_site_arguments   # light: Sphinx is imported only when it builds
+    add_site_arguments(sub.add_parser(
+        "site", help="build the course website (static HTML, offline) into OUT",
+        description="Build the course website into OUT with Sphinx and MyST-NB: the README, the "
+                    "method notes and teaching guide, the nine tutorials executed (fast mode "
+                    "unless --full), the student exercises and the API reference. Needs the "
+                    "site extra: pip install -e \".[site]\"."))
     return p
 
 
@@ -187,6 +195,15 @@ def main(argv=None) -> int:
 def _run(args) -> int:
     if args.command == "course":
         return _course(args)
+    if args.command == "site":
+        from .site import NotebookFailed, SiteBuildError, build_site
+        try:
+            print(build_site(args.out, fast=not args.full, tutorials=args.tutorial,
+                             api=not args.no_api, jobs=args.jobs))
+        except (FileExistsError, NotebookFailed, SiteBuildError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+        return 0
     from .backend import using_threads   # the one thread setting: op pool and BLAS
     if args.threads < 1:
         raise ValueError(f"--threads must be >= 1, got {args.threads}")

@@ -211,7 +211,7 @@ def _third_party_imports(folder: Path) -> dict:
 
 
 # each folder: what a user of it installs (the core dependencies plus these extras)
-_FOLDERS = {"minijoint": ["gpu"], "tests": ["test", "gpu"], "benchmarks": ["bench", "gpu"],
+_FOLDERS = {"minijoint": ["gpu", "site"], "tests": ["test", "gpu"], "benchmarks": ["bench", "gpu"],
             "tutorials": ["notebook", "gpu"]}
 
 
