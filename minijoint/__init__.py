@@ -3,14 +3,16 @@ r"""minijoint: Joint A-SNN (Guo et al., Pattern Recognition 2023) from scratch i
 Import map (imports point one way: engine ← snn ← nn ← models ← joint ← cli):
 
 * engine: :mod:`minijoint.backend`, :class:`Tensor`, :class:`Function`, :mod:`minijoint.functional`
-  (``F``), :mod:`minijoint.testing` (the gradient checker)
+  (``F``)
 * spiking: :mod:`minijoint.snn` (surrogates, LIF)
-* layers: :mod:`minijoint.nn`, :mod:`minijoint.optim`
+* layers: :mod:`minijoint.nn`, :mod:`minijoint.optim`; checks: :mod:`minijoint.testing`
+  (the gradient checker, ``check_surrogate``)
+* teaching: :mod:`minijoint.course` (the exercises and their grader)
 
 ``import minijoint as mj`` loads the engine only; ``mj.nn``, ``mj.snn``, ``mj.optim``,
-``mj.models``, ``mj.joint``, ``mj.data``, ``mj.energy``, ``mj.testing`` and ``mj.plot``
-are imported on first use (PEP 562), so the engine stays light and the import order above
-is kept.
+``mj.models``, ``mj.joint``, ``mj.data``, ``mj.energy``, ``mj.testing``, ``mj.plot`` and
+``mj.course`` are imported on first use (PEP 562), so the engine stays light and the
+import order above is kept.
 """
 import importlib as _importlib
 from .backend import (set_backend, get_backend, using_backend, set_default_dtype,  # noqa: F401
@@ -25,7 +27,7 @@ __version__ = "0.1.0"
 
 # Sub-packages imported on first attribute access: ``mj.nn.Linear`` works after a bare
 # ``import minijoint as mj``. (``import minijoint.nn`` works as always.)
-_LAZY = ("nn", "snn", "optim", "models", "joint", "data", "energy", "testing", "plot")
+_LAZY = ("nn", "snn", "optim", "models", "joint", "data", "energy", "testing", "plot", "course")
 
 
 def __getattr__(name):
