@@ -160,7 +160,10 @@ def _add_course(sub) -> None:
                       description="Grade each submission (a notebook or a .py script) on every "
                                   "exercise whose functions it defines. Exit status: 0 when every "
                                   "graded exercise passes, 1 when one does not, 2 for bad usage.")
-    k.add_argument("files", nargs="+", metavar="FILE", help="submissions: notebooks (.ipynb) or scripts (.py)")
+    k.add_argument("files", nargs="+", metavar="FILE",
+                   help="submissions: notebooks (.ipynb), scripts (.py), or folders of them "
+                        "(a folder is one student's work: each exercise graded from the file "
+                        "that defines it)")
     k.add_argument("--csv", metavar="PATH", default=None,
                    help="also write the grades there (submission, exercise, status, score, mistake, message)")
     k.add_argument("--overwrite", action="store_true", help="replace an existing --csv file")

@@ -445,6 +445,32 @@ def test_cli_check_table_messages_csv_and_exit_code(tiny, tmp_path, capsys, monk
     assert len(grades.read_text().splitlines()) == 2
 
 
+def test_cli_check_a_folder_is_one_students_work(tiny, tmp_path, capsys):
+    """A folder of notebooks and scripts is one submission: one row, each exercise graded
+    from the file that defines it (the one named after its notebook first), load errors
+    named with their file."""
+    alice = tmp_path / "alice"
+    alice.mkdir()
+    _script(alice, "scratch.py", "def square(x):\n    return x + x\n")          # an old try
+    _script(alice, "tiny_square.py", "def square(x):\n    return x * x\n")      # named after it
+    _script(alice, "more.py", "def double(x):\n    return x + x\n1 / 0\n")
+    (alice / "notes.txt").write_text("not a submission")
+    code, out, _ = _main(capsys, "check", alice, "--csv", tmp_path / "g.csv")
+    assert code == 0, out
+    assert out.splitlines()[2].split() == [str(alice), "pass", "pass"]
+    assert "while loading, more.py: ZeroDivisionError" in out   # the file that raised, by name
+    with open(tmp_path / "g.csv", newline="") as f:
+        assert [(r["submission"], r["exercise"], r["status"]) for r in csv.DictReader(f)] == [
+            (str(alice), "tiny_square", "pass"), (str(alice), "tiny_double", "pass")]
+    (alice / "tiny_square.py").unlink()
+    code, out, _ = _main(capsys, "check", alice)
+    assert code == 1 and "tiny_square: fail [mistake: doubled]" in out
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, _, err = _main(capsys, "check", empty)
+    assert code == 2 and f"error: {empty}: a folder submission holds notebooks" in err
+
+
 def test_cli_check_selected_exercises_count_even_when_missing(tiny, tmp_path, capsys):
     right = _script(tmp_path, "ann.py", "def square(x):\n    return x * x\n")
     code, out, _ = _main(capsys, "check", right, "--exercise", "tiny_square")
@@ -454,7 +480,7 @@ def test_cli_check_selected_exercises_count_even_when_missing(tiny, tmp_path, ca
 
 
 @pytest.mark.parametrize("argv, says", [
-    (["check", "nowhere.ipynb"], "error: no submission nowhere.ipynb (no such file)"),
+    (["check", "nowhere.ipynb"], "error: no submission nowhere.ipynb (no such file or folder)"),
     (["check", "{py}", "--exercise", "lif_fwd"], "error: unknown exercise 'lif_fwd'"),
     (["check", "{txt}"], "error: {txt}: a submission is a notebook (.ipynb) or a script (.py)"),
     (["check", "{py}", "--timeout", "0"], "error: the timeout must be > 0 seconds, got 0.0"),

@@ -2,9 +2,11 @@ r"""Grading a class: each submission loaded and graded in a child process of its
 
 A submission is a notebook (``.ipynb``: its code cells run in order in a fresh namespace,
 IPython's ``%magic`` and ``!shell`` lines left out, a cell that raises recorded and the
-rest run on) or a script (``.py``: run as a module named ``submission``, so its
-``if __name__ == "__main__":`` part does not run). Every exercise is then graded with the
-functions the submission defined (:func:`minijoint.course.core.grade`).
+rest run on), a script (``.py``: run as a module named ``submission``, so its
+``if __name__ == "__main__":`` part does not run), or a folder of them (one student's
+work: each file is loaded on its own, and each exercise is graded with the file that
+defines its functions). Every exercise is then graded with the functions the submission
+defined (:func:`minijoint.course.core.grade`).
 
 Student code is code: it may loop forever, exhaust memory or kill its interpreter. So
 :func:`grade_submission` loads and grades in a child process with a time limit, and the
@@ -133,8 +135,27 @@ def _context():
     return multiprocessing.get_context("spawn")
 
 
+def submission_files(path) -> list:
+    """The files of a submission: the file itself, or a folder's ``.ipynb``/``.py`` files
+    (not its subfolders), sorted by name."""
+    path = Path(path)
+    if not path.is_dir():
+        return [path]
+    return sorted(p for p in path.iterdir() if p.is_file() and p.suffix in SUFFIXES)
+
+
+def _namespace_for(exercise, loaded: list) -> dict:
+    """Among a folder's loaded files, the namespace that defines ``exercise``'s functions:
+    the file named after its notebook (``03_lif_backward.ipynb``) first, then the last file
+    that defines them all; an empty namespace when none does (the verdict: missing)."""
+    defines = [(p, ns) for p, ns in loaded if all(callable(ns.get(f)) for f in exercise.functions)]
+    named = [ns for p, ns in defines if p.stem == Path(exercise.notebook).stem]
+    return (named or [ns for _, ns in defines] or [{}])[-1]
+
+
 def _child(conn, path: str, names: list, log_path: str) -> None:
-    """Load ``path``, grade ``names``, and send each verdict to ``conn`` as JSON."""
+    """Load ``path`` (a file, or a folder's files), grade ``names``, and send each verdict
+    to ``conn`` as JSON."""
     path = os.path.abspath(path)                 # before the chdir below
     fd = os.open(log_path, os.O_WRONLY)         # the student's prints and warnings go here
     os.dup2(fd, 1)
@@ -144,23 +165,33 @@ def _child(conn, path: str, names: list, log_path: str) -> None:
     if "matplotlib" in sys.modules:
         with contextlib.suppress(Exception):
             sys.modules["matplotlib"].use("Agg", force=True)
-    folder = os.path.dirname(os.path.abspath(path))
+    folder = path if os.path.isdir(path) else os.path.dirname(path)
     os.chdir(folder)                             # the submission's files, as in Jupyter
     sys.path.insert(0, folder)
 
     def send(**msg):
         conn.send_bytes(json.dumps(msg).encode())
 
-    try:
-        namespace, errors = load_submission(path)
-    except Exception as e:   # an unreadable notebook: every exercise reads why
-        send(kind="unreadable", message=f"could not load {os.path.basename(path)}: "
-                                        f"{type(e).__name__}: {e}")
-        return
-    send(kind="loaded", errors=list(errors))
-    for name in names:
+    files, loaded, errors = submission_files(path), [], []
+    for file in files:
         try:
-            v = grade(exercises.get_exercise(name), namespace)
+            namespace, errs = load_submission(file)
+        except Exception as e:   # an unreadable notebook: every exercise reads why
+            if len(files) == 1:
+                send(kind="unreadable", message=f"could not load {file.name}: "
+                                                f"{type(e).__name__}: {e}")
+                return
+            errors.append(f"{file.name}: could not load it: {type(e).__name__}: {e}")
+            continue
+        loaded.append((file, namespace))
+        # a script's errors name it already; a notebook's name its cell: add the file
+        errors += [e if len(files) == 1 or e.startswith(file.name) else f"{file.name}, {e}"
+                   for e in errs]
+    send(kind="loaded", errors=errors)
+    for name in names:
+        exercise = exercises.get_exercise(name)
+        try:
+            v = grade(exercise, _namespace_for(exercise, loaded))
         except BaseException as e:   # SystemExit from the student's function, say
             v = Verdict(name, ERROR, f"{type(e).__name__}: {e}")
         send(kind="verdict", **dataclasses.asdict(v))
@@ -230,14 +261,20 @@ def grade_submission(path, names=None, timeout: float = DEFAULT_TIMEOUT) -> Grad
 
 
 def check_submission_paths(paths) -> list:
-    """The submissions as paths; a missing file or a suffix other than .ipynb/.py raises
-    (before anything is graded)."""
+    """The submissions as paths; a missing file, a suffix other than .ipynb/.py, or a
+    folder without such files raises (before anything is graded)."""
     if not paths:
-        raise ValueError("give at least one submission (.ipynb or .py)")
+        raise ValueError("give at least one submission (.ipynb, .py, or a folder of them)")
     out = []
     for p in map(Path, paths):
+        if p.is_dir():
+            if not submission_files(p):
+                raise ValueError(f"{p}: a folder submission holds notebooks (.ipynb) or scripts "
+                                 f"(.py); this one holds none")
+            out.append(p)
+            continue
         if not p.is_file():
-            raise FileNotFoundError(f"no submission {p} ({'a folder' if p.is_dir() else 'no such file'})")
+            raise FileNotFoundError(f"no submission {p} (no such file or folder)")
         if p.suffix not in SUFFIXES:
             raise ValueError(f"{p}: a submission is a notebook (.ipynb) or a script (.py), "
                              f"got {p.suffix or 'no suffix'}")
