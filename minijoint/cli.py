@@ -10,7 +10,7 @@ r"""The command line: ``python -m minijoint {train, eval, ablation, energy, figu
     python -m minijoint energy runs/full-digits
     python -m minijoint figures runs/full-digits       # into runs/full-digits/figures
     python -m minijoint course student handout/        # the exercise notebooks, to solve
-    python -m minijoint course check submissions/*.ipynb --csv grades.csv
+    python -m minijoint course check submissions/*/ --csv grades.csv   # a folder per student
     python -m minijoint site site/                     # the course website, offline (~1 min)
 """
 from __future__ import annotations
