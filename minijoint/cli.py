@@ -203,7 +203,10 @@ def _run(args) -> int:
         try:
             print(build_site(args.out, fast=not args.full, tutorials=args.tutorial,
                              api=not args.no_api, jobs=args.jobs))
-        except (FileExistsError, NotebookFailed, SiteBuildError) as e:
+        except FileExistsError as e:   # a folder it did not build: usage, as for course
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        except (NotebookFailed, SiteBuildError) as e:   # a tutorial failed, Sphinx is missing
             print(f"error: {e}", file=sys.stderr)
             return 1
         return 0

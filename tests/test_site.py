@@ -184,6 +184,16 @@ def test_refuses_an_unknown_tutorial(tmp_path):
         build_site(tmp_path / "out", tutorials=["99"])
 
 
+def test_the_command_line_refuses_with_one_line(tmp_path, capsys):
+    from minijoint import cli
+    (tmp_path / "notes.txt").write_text("mine")
+    assert cli.main(["site", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.startswith(f"error: {tmp_path}")
+    assert cli.main(["site", str(tmp_path / "out"), "--tutorial", "99"]) == 2
+    assert "error: no tutorial matches '99'" in capsys.readouterr().err
+    assert (tmp_path / "notes.txt").read_text() == "mine" and not (tmp_path / "out").exists()
+
+
 def test_says_what_to_install(tmp_path, monkeypatch):
     import minijoint.site as site_module
     monkeypatch.setitem(site_module.NEEDS, "no_such_module_xyz", "no-such-dist")
