@@ -26,6 +26,13 @@ from hypothesis import given, strategies as st
 
 import minijoint.functional as F
 from minijoint.course import check, core, ex_network
+from minijoint.course.ex_network import compare
+from minijoint.course.ex_network.conv2d_backward import (_col2im_planted, _conv_arrays,
+                                                         _conv_backward_planted, _conv_spec)
+from minijoint.course.ex_network.factorized import _FACTORS, _factorized_arrays, _factorized_spec
+from minijoint.course.ex_network.joint_loss import (_JOINT_LISTS, _grads, _joint_arrays,
+                                                    _joint_loss_planted, _joint_spec,
+                                                    _joint_tensors)
 from minijoint.joint import JointLoss
 from minijoint.nn import rebuild_weight
 from minijoint.tensor import Tensor
@@ -295,55 +302,55 @@ def test_a_mistake_is_named_only_if_it_explains_the_companion_too(planted, named
     everywhere; a planted 2n only at n = 2, the smallest failing input, and not at 3."""
     def check(n):
         given = np.float64(n + 2 if n >= 2 else n)
-        ex_network._compare("y", np.float64(n), given, f"n = {n}", {"k": "a hint"},
-                            lambda: [("k", planted(n))])
+        compare._compare("y", np.float64(n), given, f"n = {n}", {"k": "a hint"},
+                         lambda: [("k", planted(n))])
     with pytest.raises(core.Wrong) as e:
-        ex_network._grade(st.integers(1, 9), check, lambda n: n + 1)
+        compare._grade(st.integers(1, 9), check, lambda n: n + 1)
     assert e.value.mistake == named and e.value.message.startswith("y is off: expected 2, got 4")
     assert ("Known mistake `k`: a hint" in e.value.message) == (named is not None)
 
 
 # ---- the planted variants are the reference when nothing is planted -------------------------
-@given(ex_network._conv_spec())
+@given(_conv_spec())
 def test_conv_variants_without_a_slip_are_the_reference(spec):
-    (x, w, gy, col), S, P = ex_network._conv_arrays(spec), spec["S"], spec["P"]
+    (x, w, gy, col), S, P = _conv_arrays(spec), spec["S"], spec["P"]
     (_, _, KH, KW) = w.shape
-    np.testing.assert_allclose(ex_network._col2im_planted(col, x.shape, KH, KW, S, P),
+    np.testing.assert_allclose(_col2im_planted(col, x.shape, KH, KW, S, P),
                                F.col2im(col, x.shape, (KH, KW), S, P), rtol=1e-12)
     xt, wt = Tensor(x, requires_grad=True), Tensor(w, requires_grad=True)
     F.conv2d(xt, wt, stride=S, padding=P).backward(gy)
-    gx, gw = ex_network._conv_backward_planted(x, w, gy, S, P)
+    gx, gw = _conv_backward_planted(x, w, gy, S, P)
     np.testing.assert_allclose(gx, xt.grad, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(gw, wt.grad, rtol=1e-10, atol=1e-12)
 
 
-@given(ex_network._conv_spec())
+@given(_conv_spec())
 def test_conv_reference_matches_finite_differences(spec):
     """The grader's reference, minijoint's conv2d backward, on the grader's own draws."""
-    x, w, _, _ = ex_network._conv_arrays(spec)
+    x, w, _, _ = _conv_arrays(spec)
     err = gradcheck(lambda x, w: F.conv2d(x, w, stride=spec["S"], padding=spec["P"]), x, w)
     assert err < 1e-5
 
 
-@given(ex_network._factorized_spec())
+@given(_factorized_spec())
 def test_factorized_reference_matches_finite_differences(spec):
-    c = ex_network._factorized_arrays(spec)
+    c = _factorized_arrays(spec)
     err = gradcheck(lambda U, sa, ss, Vh: (rebuild_weight(U, sa, Vh) * Tensor(c["gW_ann"])).sum()
                     + (rebuild_weight(U, ss, Vh) * Tensor(c["gW_snn"])).sum(),
-                    *(c[k] for k in ex_network._FACTORS))
+                    *(c[k] for k in _FACTORS))
     assert err < 1e-5
 
 
-@given(ex_network._joint_spec())
+@given(_joint_spec())
 def test_joint_variant_without_a_slip_is_the_library_loss(spec):
-    c = ex_network._joint_arrays(spec)
-    value, grads = ex_network._joint_loss_planted(c)
-    t = ex_network._joint_tensors(c)
+    c = _joint_arrays(spec)
+    value, grads = _joint_loss_planted(c)
+    t = _joint_tensors(c)
     ref, _ = JointLoss(c["lambda_kld"], c["lambda_norm"], c["temperature"])(
-        *(t[k] for k in ex_network._JOINT_LISTS), c["target"])
+        *(t[k] for k in _JOINT_LISTS), c["target"])
     ref.backward()
     np.testing.assert_allclose(value, ref.data, rtol=1e-12)
-    for key, g in ex_network._grads(t).items():
+    for key, g in _grads(t).items():
         np.testing.assert_allclose(grads[key], g, rtol=1e-10, atol=1e-12, err_msg=str(key))
 
 

@@ -1,4 +1,4 @@
-"""The neuron exercises of the course (minijoint/course/ex_neuron.py, notebooks 01–03).
+"""The neuron exercises of the course (minijoint/course/ex_neuron/, notebooks 01–03).
 
 * The solution in each solved notebook (extracted from its code cells, the one source of
   truth) passes its grader.
@@ -23,7 +23,8 @@ import numpy as np
 import pytest
 
 from minijoint.course.core import grade
-from minijoint.course.ex_neuron import _backward_variant, _forward_variant
+from minijoint.course.ex_neuron.lif_backward import _backward_variant
+from minijoint.course.ex_neuron.lif_forward import _forward_variant
 from minijoint.course.exercises import EXERCISES, get_exercise
 from minijoint.course.notebooks import BEGIN, END, read_notebook, student_version
 from minijoint.snn import Rectangle, Sigmoid, lif_backward, lif_forward
