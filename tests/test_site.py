@@ -194,6 +194,14 @@ def test_the_command_line_refuses_with_one_line(tmp_path, capsys):
     assert (tmp_path / "notes.txt").read_text() == "mine" and not (tmp_path / "out").exists()
 
 
+def test_says_it_needs_a_checkout(tmp_path, monkeypatch):
+    monkeypatch.setattr(stage, "ROOT", tmp_path / "site-packages")   # as an installed wheel
+    with pytest.raises(SiteBuildError, match="built from a checkout.*no README.md, docs/site, "
+                                             "tutorials: clone the repository"):
+        build_site(tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
 def test_says_what_to_install(tmp_path, monkeypatch):
     import minijoint.site as site_module
     monkeypatch.setitem(site_module.NEEDS, "no_such_module_xyz", "no-such-dist")

@@ -53,6 +53,17 @@ def _check_out_dir(out: Path) -> None:
                               f"file): give an empty or new folder, so nothing else is replaced")
 
 
+def _check_checkout() -> None:
+    """The site is built from a checkout: the README, docs/ and tutorials/ beside the
+    package (an installed wheel carries the package alone)."""
+    from .stage import ROOT
+    lacking = [p for p in ("README.md", "docs/site", "tutorials") if not (ROOT / p).exists()]
+    if lacking:
+        raise SiteBuildError(f"the site is built from a checkout of the repository, and "
+                             f"{ROOT} has no {', '.join(lacking)}: clone the repository "
+                             f"and install it with pip install -e \".[site]\"")
+
+
 def _check_installed() -> None:
     missing = [dist for module, dist in NEEDS.items() if importlib.util.find_spec(module) is None]
     if missing:
@@ -91,6 +102,7 @@ def build_site(out_dir, *, fast: bool = True, tutorials=None, api: bool = True,
     log = sys.stderr if log is None else log
     out = Path(out_dir).resolve()
     _check_out_dir(out)
+    _check_checkout()
     notebooks = select_tutorials(tutorials)
     _check_installed()
     start = time.perf_counter()
