@@ -597,15 +597,10 @@ def test_student_notebooks_are_generated_not_stored():
 
 # ---- executing the student notebooks in a kernel ------------------------------------------
 def _execute(path: Path, extra_path: Path | None = None):
-    from nbclient import NotebookClient
     import nbformat
-    nb = nbformat.read(path, as_version=4)
-    env = dict(os.environ, MINIJOINT_FAST="1")
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + ([str(extra_path)] if extra_path else [])
-                                        + [p for p in [os.environ.get("PYTHONPATH")] if p])
-    NotebookClient(nb, timeout=300, kernel_name="python3",
-                   resources={"metadata": {"path": str(path.parent)}}).execute(env=env)
-    return nb
+    from minijoint.site.execute import run_notebook
+    return run_notebook(nbformat.read(path, as_version=4), path.parent, timeout=300,
+                        extra_path=extra_path)
 
 
 def _check_outputs(nb) -> list:

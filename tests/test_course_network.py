@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import ast
 import json
-import os
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -359,13 +358,10 @@ def test_joint_variant_without_a_slip_is_the_library_loss(spec):
 @pytest.mark.parametrize("name", NAMES)
 def test_solved_notebook_executes_and_passes(name, tmp_path):
     import nbformat
-    from nbclient import NotebookClient
+    from minijoint.site.execute import run_notebook
 
     nb = nbformat.read(NOTEBOOKS / EXERCISES[name].notebook, as_version=4)
-    path = [str(ROOT)] + [p for p in [os.environ.get("PYTHONPATH")] if p]
-    env = dict(os.environ, MINIJOINT_FAST="1", MPLBACKEND="Agg", PYTHONPATH=os.pathsep.join(path))
-    NotebookClient(nb, timeout=120, kernel_name="python3",
-                   resources={"metadata": {"path": str(tmp_path)}}).execute(env=env)
+    run_notebook(nb, tmp_path, timeout=120, MPLBACKEND="Agg")
     shown = [o.get("data", {}).get("text/plain", "") for c in nb.cells if c.cell_type == "code"
              and c.source.strip() == f'check("{name}")' for o in c.outputs]
     assert shown == [f"{name}: pass"], shown

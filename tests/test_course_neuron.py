@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 
@@ -373,12 +372,8 @@ def test_notebook_is_clean_and_shaped_as_an_exercise(name):
 
 
 def _run(nb) -> nbformat.NotebookNode:
-    from nbclient import NotebookClient
-    env = dict(os.environ, MINIJOINT_FAST="1",
-               PYTHONPATH=os.pathsep.join([str(ROOT)] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
-    NotebookClient(nb, timeout=120, kernel_name="python3",
-                   resources={"metadata": {"path": str(FOLDER)}}).execute(env=env)
-    return nb
+    from minijoint.site.execute import run_notebook
+    return run_notebook(nb, FOLDER, timeout=120)
 
 
 def _check_output(nb, name) -> str:

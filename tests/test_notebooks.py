@@ -14,7 +14,6 @@ traceback.
 """
 from __future__ import annotations
 
-import os
 import re
 import time
 from pathlib import Path
@@ -102,15 +101,6 @@ def test_draws_a_figure(path):
 
 
 # ---- each notebook, executed ------------------------------------------------------------
-def _kernel_env() -> dict:
-    env = dict(os.environ)
-    env["MINIJOINT_FAST"] = "1"
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [p for p in [env.get("PYTHONPATH")] if p])
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        env.setdefault(var, "1")   # small arrays; extra BLAS threads only contend
-    return env
-
-
 def _failing_cell(nb):
     """(index, cell) of the first code cell with an error output, or (None, None)."""
     for i, c in enumerate(nb.cells):
@@ -123,14 +113,13 @@ def _failing_cell(nb):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids)
 def test_notebook_executes(path):
     from jupyter_client.kernelspec import NoSuchKernel
-    from nbclient import NotebookClient
+
+    from minijoint.site.execute import run_notebook   # the site runs them the same way
 
     nb = _read(path)
-    client = NotebookClient(nb, timeout=TIMEOUT, kernel_name=KERNEL,
-                            resources={"metadata": {"path": str(TUTORIALS)}})
     start = time.perf_counter()
     try:
-        client.execute(env=_kernel_env())
+        run_notebook(nb, TUTORIALS, timeout=TIMEOUT)
     except NoSuchKernel:
         pytest.fail(f"no Jupyter kernel named {KERNEL!r}: install ipykernel "
                     f"(pip install ipykernel; it ships the python3 kernelspec)")

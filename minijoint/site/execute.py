@@ -33,18 +33,30 @@ def kernel_env(fast: bool) -> dict:
     return env
 
 
+def run_notebook(nb, folder, *, fast: bool = True, timeout: int = 600, extra_path=None, **env):
+    """Execute the notebook ``nb`` (an nbformat node, filled in place and returned) in a
+    fresh ``python3`` kernel working in ``folder``, with :func:`kernel_env` (plus
+    ``extra_path`` at the end of ``PYTHONPATH`` and any ``env`` variables). The site and
+    the tests run every notebook through here; nbclient's errors propagate."""
+    from nbclient import NotebookClient
+
+    full = {**kernel_env(fast), **env}
+    if extra_path is not None:
+        full["PYTHONPATH"] = os.pathsep.join([full["PYTHONPATH"], str(extra_path)])
+    NotebookClient(nb, timeout=timeout, kernel_name=KERNEL,
+                   resources={"metadata": {"path": str(folder)}}).execute(env=full)
+    return nb
+
+
 def execute_notebook(path: Path, dest: Path, *, fast: bool, timeout: int = 600) -> float:
     """Run the notebook ``path`` in ``path``'s folder and write it, outputs included, to
     ``dest``; returns the seconds it took. Raises :class:`NotebookFailed` on an error."""
     import nbformat
-    from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=timeout, kernel_name=KERNEL,
-                            resources={"metadata": {"path": str(path.parent)}})
     start = time.perf_counter()
     try:
-        client.execute(env=kernel_env(fast))
+        run_notebook(nb, path.parent, fast=fast, timeout=timeout)
     except Exception as e:   # CellExecutionError, CellTimeoutError, DeadKernelError, NoSuchKernel
         shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
         raise NotebookFailed(f"{shown} failed while the site was built "
