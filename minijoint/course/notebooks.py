@@ -2,7 +2,7 @@ r"""The exercise notebooks: the solved ones ship with minijoint, the student one
 
 Each exercise's solved notebook (``course/notebooks/NN_name.ipynb``, nbformat 4) is the one
 source of truth. Its solution sits inside the exercise's function, between two marker
-lines (nbgrader's and Otter's)::
+lines (nbgrader's; Otter Grader's differ, see docs/teaching.md)::
 
     def lif_forward(c, tau, v_th):
         r\"\"\"... (the signature and the docstring stay in the student's copy)\"\"\"
