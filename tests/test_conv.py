@@ -224,3 +224,53 @@ def test_whole_row_im2col_on_wide_maps(rng, kernel, padding):
     np.testing.assert_allclose(y.numpy(), naive_conv2d(x, W, b, (1, 1), (PH, PW)), rtol=1e-10)
     gradcheck(lambda x, W, b: F.conv2d(x, W, b, padding=padding), x, W, b)
 
+
+
+@st.composite
+def strided_pairs(draw):
+    """Two same-shape views, of a random array and into a fresh one, each sliced (steps 1-2)
+    and with its axes permuted; half of the views keep their last axis contiguous, so that
+    both copy paths of ``_copy_rows`` run."""
+    ndim = draw(st.integers(1, 4))
+    shape = tuple(draw(st.integers(1, 5)) for _ in range(ndim))
+    dtype = draw(st.sampled_from([np.float32, np.float64, np.uint8]))
+
+    def view_of(base_shape_rng):
+        steps = [draw(st.sampled_from([1, 1, 2])) for _ in range(ndim)]
+        order = draw(st.permutations(range(ndim)))
+        if draw(st.booleans()):   # contiguous rows: the last axis stays last, unsliced
+            order, steps[-1] = [a for a in order if a != ndim - 1] + [ndim - 1], 1
+        big = tuple(n * k for n, k in zip(shape, steps))
+        base = base_shape_rng(tuple(big[a] for a in order))
+        v = base.transpose(np.argsort(order))
+        return v[tuple(slice(None, None, k) for k in steps)]
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    src = view_of(lambda s: (rng.standard_normal(s) * 100).astype(dtype))
+    dst = view_of(lambda s: np.zeros(s, dtype))
+    return dst, src
+
+
+@given(strided_pairs())
+def test_copy_rows_is_an_exact_assignment(pair):
+    """_copy_rows copies rows as 'void' values: the same bytes as ``dst[...] = src``,
+    NaN and -0.0 included, whatever the strides."""
+    dst, src = pair
+    if src.dtype.kind == "f" and src.size:
+        src.flat[0], src.flat[-1] = -0.0, np.nan
+    expected = dst.copy()
+    expected[...] = src
+    windows_module._copy_rows(dst, src)
+    assert dst.tobytes() == expected.tobytes() == np.ascontiguousarray(src).tobytes()
+
+
+def test_copy_rows_on_window_rows_and_a_cast():
+    """The im2col case (rows of OW values out of a padded map: the 'void' path) and a cast
+    from uint8 (a plain assignment)."""
+    x_cn = np.random.default_rng(0).standard_normal((3, 2, 6, 6))
+    col = np.empty((3, 2, 4, 4))
+    windows_module._copy_rows(col, x_cn[:, :, 1:5, 2:6])
+    assert np.array_equal(col, x_cn[:, :, 1:5, 2:6])
+    dst = np.empty((2, 3, 4), np.float32)
+    src = np.arange(24, dtype=np.uint8).reshape(3, 2, 4).transpose(1, 0, 2)
+    windows_module._copy_rows(dst, src)
+    assert dst.dtype == np.float32 and np.array_equal(dst, src)

@@ -26,7 +26,7 @@ from ..function import Function
 from ..tensor import Tensor
 from .binary import PackedBits, binary_owner, pack_bits
 from .windows import (_THREADED_COL_BYTES, _blocks, _channel_first, _check_geometry,
-                      _col2im_cn, _im2col_cn, _im2col_rows, _int_pair, _out_size,
+                      _col2im_cn, _copy_rows, _im2col_cn, _im2col_rows, _int_pair, _out_size,
                       _whole_rows_pay, col2im, im2col)
 
 __all__ = ["im2col", "col2im", "conv2d"]
@@ -80,7 +80,7 @@ class Conv2dOp(Function):
         def block(s):  # y[s] = W₂ · col, transposed to (B, OC, OH, OW)
             y2 = _product(W2, x_cn[:, s], KH, KW, SH, SW, OH, OW).transpose(1, 0, 2, 3)
             if b is None:
-                y[s] = y2
+                _copy_rows(y[s], y2)
             else:  # add the bias while transposing: one pass
                 xp.add(y2, b.reshape(1, OC, 1, 1), out=y[s])
         sample_col_bytes = C * KH * KW * OH * OW * x.itemsize
@@ -110,11 +110,12 @@ class Conv2dOp(Function):
 
         def gx_block(s):
             if transposed:
-                gx[s] = _product(W_t, gy_pad[:, s], KH, KW, 1, 1, H, Wd).transpose(1, 0, 2, 3)
+                gx_cn = _product(W_t, gy_pad[:, s], KH, KW, 1, 1, H, Wd)
+                _copy_rows(gx[s], gx_cn.transpose(1, 0, 2, 3))
             else:
                 gcol = W2.T @ gy_cn[:, s].reshape(OC, -1)
-                gx[s] = _col2im_cn(gcol, C, s.stop - s.start, H, Wd, KH, KW, SH, SW, PH, PW
-                                   ).transpose(1, 0, 2, 3)
+                _copy_rows(gx[s], _col2im_cn(gcol, C, s.stop - s.start, H, Wd, KH, KW, SH, SW,
+                                             PH, PW).transpose(1, 0, 2, 3))
 
         def gWt_term(s):
             return _im2col_cn(x_cn[:, s], KH, KW, SH, SW, OH, OW) @ gy_cn[:, s].reshape(OC, -1).T

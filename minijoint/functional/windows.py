@@ -32,6 +32,9 @@ code runs unchanged (and race-free) on CuPy. Two shortcuts:
 * for stride 1, :func:`_im2col_rows` copies whole padded rows (one contiguous run per
   channel, position and sample instead of OH runs of OW), at the price of KW − 1 extra
   output columns per row that the caller drops (used where that price is small).
+
+The copies with short rows (a window row is OW values: 4 to 32 in a CIFAR network) go
+through :func:`_copy_rows`, which moves each row as one value of a row-sized "void" type.
 """
 from __future__ import annotations
 
@@ -78,6 +81,35 @@ def _check_geometry(op, x_shape, KH, KW, SH, SW, PH, PW):
     return N, C, H, W
 
 
+def _copy_rows(dst, src):
+    """``dst[...] = src`` (same shape), copied a row at a time, where a row is the trailing
+    axes that form one contiguous run of memory in both arrays.
+
+    Why: NumPy copies a strided array with an inner loop over the values of each row and pays
+    that loop's overhead once per row, which dominates for rows of 4 to 32 floats. Viewed as
+    arrays of ONE value per row, of a "void" type as long as the row
+    (``np.dtype((np.void, row_bytes))``), the arrays are copied with a memcpy per row and the
+    inner loop runs over many rows: measured 1.7× (8×8 maps) to 4.6× (4×4 maps) faster for
+    im2col. The bytes move unchanged, so the values keep their bits. Different dtypes (a
+    cast), no contiguous row, or CuPy arrays: a plain assignment.
+    """
+    if (get_array_module(dst) is not np or dst.dtype != src.dtype or dst.shape != src.shape
+            or dst.size == 0):
+        dst[...] = src
+        return
+    k, row_bytes = dst.ndim, dst.itemsize
+    while k > 0 and dst.strides[k - 1] == row_bytes and src.strides[k - 1] == row_bytes:
+        row_bytes *= dst.shape[k - 1]
+        k -= 1
+    if k == dst.ndim or k == 0:   # no contiguous row, or both wholly contiguous
+        dst[...] = src
+        return
+    row = np.dtype((np.void, row_bytes))
+    # merging axes that are contiguous is always a view, so the copy lands in dst
+    as_rows = lambda a: np.asarray(a).reshape(a.shape[:k] + (-1,)).view(row)[..., 0]
+    as_rows(dst)[...] = as_rows(src)
+
+
 def _channel_first(x, KH, KW, SH, SW, PH, PW, dtype):
     """x (N, C, H, W) -> x_cn (C, N, Hp, Wp): channel-first with a zero border, in ``dtype``,
     written in one pass (x may be a binary input's uint8 copy: the copy casts it). The
@@ -90,7 +122,7 @@ def _channel_first(x, KH, KW, SH, SW, PH, PW, dtype):
     x_cn = xp.empty((C, N, H + 2 * PH, W + 2 * PW), dtype=dtype)
 
     def copy(cs):
-        x_cn[cs, :, PH:PH + H, PW:PW + W] = x[:, cs].transpose(1, 0, 2, 3)
+        _copy_rows(x_cn[cs, :, PH:PH + H, PW:PW + W], x[:, cs].transpose(1, 0, 2, 3))
         if PH or PW:  # the border only: the inside was just written
             x_cn[cs, :, :PH], x_cn[cs, :, PH + H:] = 0, 0
             x_cn[cs, :, PH:PH + H, :PW], x_cn[cs, :, PH:PH + H, PW + W:] = 0, 0
@@ -107,7 +139,8 @@ def _im2col_cn(x_cn, KH, KW, SH, SW, OH, OW):
     col = xp.empty((C, KH, KW, B, OH, OW), dtype=x_cn.dtype)
     for i in range(KH):
         for j in range(KW):
-            col[:, i, j] = x_cn[:, :, i:i + SH * (OH - 1) + 1:SH, j:j + SW * (OW - 1) + 1:SW]
+            _copy_rows(col[:, i, j],
+                       x_cn[:, :, i:i + SH * (OH - 1) + 1:SH, j:j + SW * (OW - 1) + 1:SW])
     return col.reshape(C * KH * KW, B * OH * OW)
 
 
