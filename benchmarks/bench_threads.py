@@ -1,0 +1,77 @@
+"""What more threads buy on this machine, for each kind of work a training step does.
+
+Each kind is 8 independent pieces of the sizes the benchmark network uses; they run on one
+thread, then shared out among N threads by minijoint's own pool (``using_threads(N)`` and
+``parallel_map``, BLAS at one thread per worker, exactly as the convolution runs them).
+Printed: the best time of each and the speed-up. Work limited by arithmetic (GEMMs) should
+come close to N; work limited by memory (copies, elementwise passes) gains only where the
+machine gives each core more memory bandwidth.
+
+    python benchmarks/bench_threads.py             # 2 threads (~20 s)
+    python benchmarks/bench_threads.py --threads 4
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import common  # noqa: F401  (puts this checkout on sys.path)
+import numpy as np
+
+from minijoint.backend import parallel_map, using_threads
+from minijoint.functional.windows import _copy_rows
+
+
+def kinds(rng):
+    """{name: (one piece of work, as f(i) for piece i)} with its arrays made once."""
+    f32 = np.float32
+    A16 = rng.standard_normal((16, 144)).astype(f32)
+    cols = [rng.standard_normal((144, 7281)).astype(f32) for _ in range(8)]
+    sq = [rng.standard_normal((700, 700)).astype(f32) for _ in range(8)]
+    maps = [rng.standard_normal((32, 16, 32, 32)).astype(f32) for _ in range(8)]
+    padded = [np.zeros((16, 32, 34, 34), f32) for _ in range(8)]
+    small = [rng.standard_normal((64, 42, 10, 10)).astype(f32) for _ in range(8)]
+    col8 = [np.empty((64, 42, 8, 8), f32) for _ in range(8)]
+    flat = [rng.standard_normal(2**21).astype(f32) for _ in range(8)]
+    out = [np.empty(2**21, f32) for _ in range(8)]
+    return {
+        "GEMM (16×144)·(144×7281), a conv's forward": lambda i: A16 @ cols[i],
+        "GEMM 700×700×700": lambda i: sq[i] @ sq[i],
+        "contiguous copy, 8 MiB": lambda i: np.copyto(out[i], flat[i]),
+        "elementwise multiply, 8 MiB (BN, LIF)": lambda i: np.multiply(flat[i], 1.5, out=out[i]),
+        "channel-first padded copy (32×32 maps)": lambda i: _copy_rows(
+            padded[i][:, :, 1:33, 1:33], maps[i].transpose(1, 0, 2, 3)),
+        "window-row copy, im2col of 8×8 maps": lambda i: _copy_rows(
+            col8[i], small[i][:, :, 1:9, 2:10]),
+    }
+
+
+def best_of(fn, repeats):
+    fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--repeats", type=int, default=15)
+    args = p.parse_args()
+    print("\n".join(common.machine_info()))
+    print(f"8 pieces per kind; best of {args.repeats}; 1 thread against {args.threads}")
+    print(f"{'work':<46} {'1 thread ms':>12} {f'{args.threads} threads ms':>14} {'speed-up':>9}")
+    for name, piece in kinds(np.random.default_rng(0)).items():
+        with using_threads(1):
+            one = best_of(lambda: [piece(i) for i in range(8)], args.repeats)
+        with using_threads(args.threads):
+            many = best_of(lambda: parallel_map(np, piece, range(8)), args.repeats)
+        print(f"{name:<46} {1e3 * one:12.2f} {1e3 * many:14.2f} {one / many:8.2f}×")
+    print(common.load_line("load average at end"))
+
+
+if __name__ == "__main__":
+    main()
