@@ -5,6 +5,8 @@ r"""Single ops, minijoint against PyTorch: forward, and forward + backward (issu
 * LIF (τ 0.25, V_th 0.5, Rectangle surrogate, reset not detached): c (4, 32, 16, 32, 32),
   against the PyTorch LIF as one autograd.Function and as the usual autograd loop over t
 * BatchNorm, training mode: x (128, 16, 32, 32), γ and β
+* (NumPy only) the copies with short rows behind im2col and the channel-first layout, made
+  by ``windows._copy_rows`` and by plain assignment
 
 The backward gets a random upstream gradient; every input gets its gradient (x, W; c;
 x, γ, β). Outputs and gradients are compared with PyTorch's in float64 before timing.
@@ -22,6 +24,7 @@ import common  # noqa: E402  (nothing heavy yet: the BLAS thread variables come 
 common.set_thread_env(common.threads_from_argv(sys.argv))
 
 import argparse  # noqa: E402
+import statistics  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -126,6 +129,43 @@ def make_ops(dtype, torch, tm):
     return ops
 
 
+def short_row_copies(repeats, warmup):
+    """The copies behind im2col and the channel-first layout, in float32, made by
+    ``windows._copy_rows`` (a row as one 'void' value) and by plain assignment."""
+    from minijoint.functional.windows import _copy_rows
+    rng = np.random.default_rng(0)
+    f32 = np.float32
+
+    def case(src, dst):
+        def plain():
+            dst[...] = src
+        return {"plain": plain, "rows": lambda: _copy_rows(dst, src)}
+    x4 = rng.standard_normal((128, 43, 6, 6)).astype(f32)       # x_cn of 4×4 maps, padded
+    x8 = rng.standard_normal((64, 42, 10, 10)).astype(f32)      # x_cn of 8×8 maps, padded
+    x32 = rng.standard_normal((128, 16, 32, 32)).astype(f32)    # x (N, C, H, W)
+    cases = {
+        "im2col row copy, 4×4 maps (C 128, 43 samples)":
+            case(x4[:, :, 1:5, 2:6], np.empty((128, 43, 4, 4), f32)),
+        "im2col row copy, 8×8 maps (C 64, 42 samples)":
+            case(x8[:, :, 1:9, 2:10], np.empty((64, 42, 8, 8), f32)),
+        "channel-first padded copy, (128, 16, 32, 32)":
+            case(x32.transpose(1, 0, 2, 3), np.zeros((16, 128, 34, 34), f32)[:, :, 1:33, 1:33]),
+    }
+    print("\nshort-row copies (float32, 1 thread): plain assignment against windows._copy_rows;"
+          "\nwarm caches, as inside a convolution, whose source was just written (no gc between)")
+    print(f"{'copy':<48} {'plain ms':>14} {'_copy_rows ms':>16} {'speed-up':>9}")
+    for name, fns in cases.items():
+        t = {k: [] for k in fns}
+        for i in range(warmup + repeats):   # interleaved, median of the timed calls
+            for k, fn in fns.items():
+                t0 = time.perf_counter()
+                fn()
+                if i >= warmup:
+                    t[k].append(time.perf_counter() - t0)
+        p, r = (1e3 * statistics.median(t[k]) for k in ("plain", "rows"))
+        print(f"{name:<48} {p:14.3f} {r:16.3f} {p / r:8.2f}×")
+
+
 def agreement(mj_vals, pt_vals) -> float:
     return max(float(np.linalg.norm(a.astype(np.float64) - b) / max(np.linalg.norm(b), 1e-30))
                for a, b in zip(mj_vals, pt_vals))
@@ -174,6 +214,8 @@ def main(argv=None):
                     rows.append((f"{op.name} fwd+bwd{suffix}", dtype, t_fb["mj"], t_fb.get(label)))
                     rows.append((f"{op.name} fwd{suffix}", dtype, t_f["mj"], t_f.get(label)))
     common.print_table(f"single ops, {args.threads} thread(s)", rows, left="op")
+    if args.backend == "numpy":
+        short_row_copies(20 * args.repeats, args.warmup)
     print(f"(took {time.perf_counter() - t0:.0f} s)")
     print(common.load_line("load average at end"))
     return 0

@@ -23,7 +23,7 @@ from minijoint.functional.windows import _copy_rows
 
 
 def kinds(rng):
-    """{name: (one piece of work, as f(i) for piece i)} with its arrays made once."""
+    """{name: (one piece of work as f(i) for piece i, its FLOPs or 0)}, arrays made once."""
     f32 = np.float32
     A16 = rng.standard_normal((16, 144)).astype(f32)
     cols = [rng.standard_normal((144, 7281)).astype(f32) for _ in range(8)]
@@ -35,14 +35,16 @@ def kinds(rng):
     flat = [rng.standard_normal(2**21).astype(f32) for _ in range(8)]
     out = [np.empty(2**21, f32) for _ in range(8)]
     return {
-        "GEMM (16×144)·(144×7281), a conv's forward": lambda i: A16 @ cols[i],
-        "GEMM 700×700×700": lambda i: sq[i] @ sq[i],
-        "contiguous copy, 8 MiB": lambda i: np.copyto(out[i], flat[i]),
-        "elementwise multiply, 8 MiB (BN, LIF)": lambda i: np.multiply(flat[i], 1.5, out=out[i]),
-        "channel-first padded copy (32×32 maps)": lambda i: _copy_rows(
-            padded[i][:, :, 1:33, 1:33], maps[i].transpose(1, 0, 2, 3)),
-        "window-row copy, im2col of 8×8 maps": lambda i: _copy_rows(
-            col8[i], small[i][:, :, 1:9, 2:10]),
+        "GEMM (16×144)·(144×7281), a conv's forward": (lambda i: A16 @ cols[i],
+                                                       2 * 16 * 144 * 7281),
+        "GEMM 700×700×700": (lambda i: sq[i] @ sq[i], 2 * 700**3),
+        "contiguous copy, 8 MiB": (lambda i: np.copyto(out[i], flat[i]), 0),
+        "elementwise multiply, 8 MiB (BN, LIF)": (lambda i: np.multiply(flat[i], 1.5, out=out[i]),
+                                                  0),
+        "channel-first padded copy (32×32 maps)": (lambda i: _copy_rows(
+            padded[i][:, :, 1:33, 1:33], maps[i].transpose(1, 0, 2, 3)), 0),
+        "window-row copy, im2col of 8×8 maps": (lambda i: _copy_rows(
+            col8[i], small[i][:, :, 1:9, 2:10]), 0),
     }
 
 
@@ -63,13 +65,15 @@ def main():
     args = p.parse_args()
     print("\n".join(common.machine_info()))
     print(f"8 pieces per kind; best of {args.repeats}; 1 thread against {args.threads}")
-    print(f"{'work':<46} {'1 thread ms':>12} {f'{args.threads} threads ms':>14} {'speed-up':>9}")
-    for name, piece in kinds(np.random.default_rng(0)).items():
+    print(f"{'work':<46} {'1 thread ms':>12} {f'{args.threads} threads ms':>14} {'speed-up':>9}"
+          f"  GFLOP/s on 1 thread")
+    for name, (piece, flops) in kinds(np.random.default_rng(0)).items():
         with using_threads(1):
             one = best_of(lambda: [piece(i) for i in range(8)], args.repeats)
         with using_threads(args.threads):
             many = best_of(lambda: parallel_map(np, piece, range(8)), args.repeats)
-        print(f"{name:<46} {1e3 * one:12.2f} {1e3 * many:14.2f} {one / many:8.2f}×")
+        rate = f"  {8 * flops / one / 1e9:.0f}" if flops else ""
+        print(f"{name:<46} {1e3 * one:12.2f} {1e3 * many:14.2f} {one / many:8.2f}×{rate}")
     print(common.load_line("load average at end"))
 
 
