@@ -10,10 +10,10 @@ CuPy is used only when it imports *and* a CUDA device is present.
 """
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -160,7 +160,7 @@ def default_dtype(dtype):
 # ONE setting for every CPU thread minijoint starts: ``using_threads(n)``.
 
 _threads = {"n": 1, "pools": {}}
-_worker = threading.local()   # .busy: this thread is a pool worker (run nested maps inline)
+_worker = threading.local()   # .busy: this thread runs a piece of pool work (nested maps inline)
 
 
 def get_threads() -> int:
@@ -174,16 +174,20 @@ def using_threads(n: int):
 
     How the n cores are shared: the convolution (forward and backward, over 75 % of a
     CPU training step) cuts its work into independent pieces, blocks of samples, and
-    :func:`parallel_map` runs them on a pool of n worker threads (NumPy lets go of the
-    GIL inside BLAS and large array loops, so the pieces really run side by side). BLAS
-    itself is held at ONE thread meanwhile (threadpoolctl): n workers each calling an
-    n-threaded BLAS would put n² threads on n cores. Where a piece's
-    result could depend on the cut (a GEMM's shape, a sum's order), the cut does not depend
-    on n, and partial sums are added in the same order: results are bit-identical for every n.
+    :func:`parallel_map` runs them on the calling thread and n − 1 worker threads (NumPy
+    lets go of the GIL inside BLAS and large array loops, so the pieces really run side by
+    side). BLAS itself is held at ONE thread meanwhile (threadpoolctl): n threads each
+    calling an n-threaded BLAS would put n² threads on n cores. Where a piece's result
+    could depend on the cut (a GEMM's shape, a sum's order), the cut does not depend on n,
+    and partial sums are added in the same order: results are bit-identical for every n.
 
     The elementwise ops (BatchNorm, the LIF) stay on one thread: they are limited by memory
     bandwidth, and a second thread measured no faster on the 2-core machine (an 8 MB multiply
-    0.47 ms on two threads against 0.34 ms on one, the hand-off included).
+    0.47 ms on two threads against 0.34 ms on one, the hand-off included). The workers are
+    kept busy meanwhile instead: in the backward, a convolution's weight gradient is needed
+    only once the backward reaches that weight (after every earlier layer), so it is
+    computed in the background (:func:`in_background`) while the calling thread runs the
+    BatchNorm and LIF backwards of the layers below.
 
     Outside this block the ops use one thread and BLAS keeps whatever the environment gave
     it (``OPENBLAS_NUM_THREADS``, ...). The setting is process-wide. CuPy ignores it: the
@@ -201,20 +205,175 @@ def using_threads(n: int):
         _threads["n"] = old
 
 
-def parallel_map(xp, fn, items, worth=True) -> list:
-    """``[fn(item) for item in items]``, the calls spread over the :func:`using_threads` pool
-    when it has more than one thread and ``xp`` (the arrays' module) is NumPy; results in
-    the order of ``items``. ``worth=False`` (too little work to pay for handing it over)
-    and a call from inside a pool worker run the items on the calling thread."""
-    items = list(items)
+class _Job:
+    """One piece of pool work: ``fn(arg)``, then its result or the exception it raised."""
+
+    __slots__ = ("fn", "arg", "out", "err", "taken", "batch")
+
+    def __init__(self, fn, arg, batch):
+        self.fn, self.arg, self.batch = fn, arg, batch
+        self.out = self.err = None
+        self.taken = False   # claimed by a thread (set under the pool's lock)
+
+    def run(self):
+        nested = getattr(_worker, "busy", False)
+        _worker.busy = True   # a map inside a piece runs on this thread
+        try:
+            self.out = self.fn(self.arg)
+        except BaseException as e:  # handed to whoever waits for the batch
+            self.err = e
+        finally:
+            _worker.busy = nested
+            self.batch.one_done()
+
+
+class _Batch:
+    """The pieces of one :func:`parallel_map` or :func:`in_background` call."""
+
+    def __init__(self, fn, items):
+        self.jobs = [_Job(fn, item, self) for item in items]
+        self.left, self.lock, self.done = len(self.jobs), threading.Lock(), threading.Event()
+
+    def one_done(self):
+        with self.lock:
+            self.left -= 1
+            if self.left == 0:
+                self.done.set()
+
+
+class _Pool:
+    """n − 1 worker threads; the thread that hands work out is the n-th and works too.
+
+    Two queues: ``now``, the pieces of a :func:`parallel_map` (its caller waits for them),
+    and ``later``, the pieces of :class:`Deferred` results. A worker takes ``now`` first, so
+    background work only fills the time a worker would otherwise wait, for instance while
+    the caller runs an op that is not split into pieces.
+    """
+
+    def __init__(self, n: int):
+        self.cv = threading.Condition()
+        self.now, self.later = collections.deque(), collections.deque()
+        for k in range(n - 1):
+            threading.Thread(target=self._serve, name=f"minijoint-{k}", daemon=True).start()
+
+    def _take(self, queue):
+        """The first unclaimed job of ``queue``, claimed (call with the lock held)."""
+        while queue:
+            job = queue.popleft()
+            if not job.taken:
+                job.taken = True
+                return job
+        return None
+
+    def _serve(self):
+        while True:
+            with self.cv:
+                job = self._take(self.now) or self._take(self.later)
+                while job is None:
+                    self.cv.wait()
+                    job = self._take(self.now) or self._take(self.later)
+            job.run()
+
+    def put(self, batch: _Batch, later: bool = False):
+        with self.cv:
+            (self.later if later else self.now).extend(batch.jobs)
+            self.cv.notify(len(batch.jobs))
+
+    def settle(self, batch: _Batch):
+        """Run the batch's unclaimed pieces on this thread and wait for the others."""
+        for job in batch.jobs:
+            with self.cv:
+                if job.taken:
+                    continue
+                job.taken = True
+            job.run()
+        batch.done.wait()
+
+    def finish(self, batch: _Batch) -> list:
+        """:meth:`settle`, then the results in order (or the first piece's exception)."""
+        self.settle(batch)
+        for job in batch.jobs:
+            if job.err is not None:
+                raise job.err
+        return [job.out for job in batch.jobs]
+
+
+def _pool():
     n = _threads["n"]
-    if n == 1 or xp is not np or not worth or len(items) < 2 or getattr(_worker, "busy", False):
-        return [fn(item) for item in items]
     pool = _threads["pools"].get(n)
     if pool is None:
-        pool = _threads["pools"][n] = ThreadPoolExecutor(n, thread_name_prefix="minijoint",
-                                                        initializer=_mark_worker)
-    return list(pool.map(fn, items))
+        pool = _threads["pools"][n] = _Pool(n)
+    return pool
+
+
+def parallel_map(xp, fn, items, worth=True) -> list:
+    """``[fn(item) for item in items]``, the calls spread over the :func:`using_threads`
+    threads (the calling thread is one of them) when there are more than one and ``xp``
+    (the arrays' module) is NumPy; results in the order of ``items``. ``worth=False`` (too
+    little work to pay for handing it over) and a call from inside a piece of pool work
+    run the items on the calling thread."""
+    items = list(items)
+    if (_threads["n"] == 1 or xp is not np or not worth or len(items) < 2
+            or getattr(_worker, "busy", False)):
+        return [fn(item) for item in items]
+    batch = _Batch(fn, items)
+    pool = _pool()
+    pool.put(batch)
+    return pool.finish(batch)
+
+
+class Deferred:
+    """A result that the pool's workers compute in the background: ``combine([fn(item) for
+    item in items])``, made by :func:`in_background`. ``shape`` and ``dtype`` are known at
+    once; :meth:`result` returns the value, computing on the calling thread whatever no
+    worker has started yet. The autodiff engine resolves the Deferred gradients it meets."""
+
+    def __init__(self, pool, batch, combine, shape, dtype):
+        self._pool, self._batch, self._combine = pool, batch, combine
+        self.shape, self.dtype = tuple(shape), np.dtype(dtype)
+        self._value = None
+
+    def result(self):
+        if self._batch is not None:
+            self._value = self._combine(self._pool.finish(self._batch))
+            self._pool = self._batch = self._combine = None
+        return self._value
+
+
+def in_background(xp, fn, items, combine, shape, dtype, worth=True):
+    """``combine([fn(item) for item in items])``: a :class:`Deferred` that the pool's workers
+    compute while the caller goes on, inside :func:`background_work` with more than one
+    thread on NumPy; otherwise computed now (by :func:`parallel_map`) and returned."""
+    items = list(items)
+    if (not _background["on"] or _threads["n"] == 1 or xp is not np or not worth
+            or getattr(_worker, "busy", False)):
+        return combine(parallel_map(xp, fn, items, worth))
+    batch = _Batch(fn, items)
+    pool = _pool()
+    d = Deferred(pool, batch, combine, shape, dtype)
+    _background["pending"].append(d)
+    pool.put(batch, later=True)
+    return d
+
+
+_background = {"on": False, "pending": []}
+
+
+@contextlib.contextmanager
+def background_work():
+    """Within this block :func:`in_background` may hand work to the pool's workers (the
+    autodiff engine's backward opens it). On leaving, every Deferred made inside is
+    finished, so no work outlives the block, even when the block raised."""
+    outer = _background["on"], _background["pending"]
+    _background["on"], _background["pending"] = True, []
+    try:
+        yield
+    finally:
+        pending = _background["pending"]
+        _background["on"], _background["pending"] = outer
+        for d in pending:
+            if d._batch is not None:
+                d._pool.settle(d._batch)
 
 
 def parallel_slices(xp, fn, n: int, worth=True) -> list:
@@ -223,10 +382,6 @@ def parallel_slices(xp, fn, n: int, worth=True) -> list:
     parts = max(1, min(n, _threads["n"] if xp is np and worth else 1))
     edges = [k * n // parts for k in range(parts + 1)]
     return parallel_map(xp, fn, [slice(a, b) for a, b in zip(edges, edges[1:])], worth)
-
-
-def _mark_worker():
-    _worker.busy = True
 
 
 if hasattr(os, "register_at_fork"):   # a forked child has none of the parent's threads

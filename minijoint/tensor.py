@@ -110,34 +110,35 @@ class Tensor:
                 raise ValueError(f"gy has shape {gy.shape}, expected {self.shape}")
         start = self if self.creator is None else self.ref
         grads = {id(start): gy}
-        for v in _reverse_topological(start):  # v: a leaf Tensor or a GraphRef
-            g = grads.pop(id(v), None)
-            if g is None:
-                continue
-            node = v.creator
-            if node is None:  # a leaf: keep its gradient
-                v.grad = g if v.grad is None else v.grad + g
-                continue
-            t = v.tensor()
-            if t is not None and t.keep_grad:
-                t.grad = g if t.grad is None else t.grad + g
-            if node.ctx is None:
-                raise RuntimeError(f"{node.fn.__name__}: the graph was already freed by a "
-                                   "backward(); pass retain_graph=True to backward twice")
-            gxs = node.fn.backward(node.ctx, g)
-            if not isinstance(gxs, tuple):
-                gxs = (gxs,)
-            if len(gxs) != len(node.inputs):
-                raise RuntimeError(f"{node.fn.__name__}.backward returned {len(gxs)} gradients "
-                                   f"for {len(node.inputs)} inputs")
-            for i, (x, gx) in enumerate(zip(node.inputs, gxs)):
-                if x is None or not x.requires_grad:
+        with backend.background_work():  # an op may hand a gradient to the CPU threads
+            for v in _reverse_topological(start):  # v: a leaf Tensor or a GraphRef
+                g = _value(grads.pop(id(v), None))
+                if g is None:
                     continue
-                _check_grad(node.fn.__name__, i, x, gx)
-                k = id(x)
-                grads[k] = gx if k not in grads else grads[k] + gx
-            if not retain_graph:
-                node.ctx = None
+                node = v.creator
+                if node is None:  # a leaf: keep its gradient
+                    v.grad = g if v.grad is None else v.grad + g
+                    continue
+                t = v.tensor()
+                if t is not None and t.keep_grad:
+                    t.grad = g if t.grad is None else t.grad + g
+                if node.ctx is None:
+                    raise RuntimeError(f"{node.fn.__name__}: the graph was already freed by a "
+                                       "backward(); pass retain_graph=True to backward twice")
+                gxs = node.fn.backward(node.ctx, g)
+                if not isinstance(gxs, tuple):
+                    gxs = (gxs,)
+                if len(gxs) != len(node.inputs):
+                    raise RuntimeError(f"{node.fn.__name__}.backward returned {len(gxs)} "
+                                       f"gradients for {len(node.inputs)} inputs")
+                for i, (x, gx) in enumerate(zip(node.inputs, gxs)):
+                    if x is None or not x.requires_grad:
+                        continue
+                    _check_grad(node.fn.__name__, i, x, gx)
+                    k = id(x)
+                    grads[k] = gx if k not in grads else _value(grads[k]) + _value(gx)
+                if not retain_graph:
+                    node.ctx = None
 
     # ---- operators (the arithmetic lives in minijoint.functional) -----------------
     def __add__(self, other):
@@ -244,6 +245,12 @@ def as_tensor(x, like: Tensor | None = None) -> Tensor:
         xp = backend.get_array_module(like.data)
         return Tensor(xp.asarray(x, dtype=like.dtype))
     return Tensor(x)
+
+
+def _value(g):
+    """A gradient as an array: a :class:`~minijoint.backend.Deferred` one (computed in the
+    background, see Conv2dOp's backward) is waited for here, where it is first needed."""
+    return g.result() if isinstance(g, backend.Deferred) else g
 
 
 def _check_grad(op: str, i: int, x: Tensor, gx) -> None:

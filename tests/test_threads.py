@@ -8,7 +8,8 @@ from threadpoolctl import threadpool_info
 
 import minijoint.functional as F
 from minijoint import Tensor
-from minijoint.backend import get_threads, parallel_map, using_threads
+from minijoint.backend import (Deferred, background_work, get_threads, in_background,
+                               parallel_map, using_threads)
 from minijoint.functional import conv, windows
 
 
@@ -106,3 +107,97 @@ def test_training_on_two_threads_is_bit_identical_to_one(tmp_path, monkeypatch):
     assert one.keys() == two.keys() and len(one) > 50
     for name in one:
         assert np.array_equal(one[name], two[name]), name
+
+
+def test_the_calling_thread_is_one_of_the_n():
+    """n threads are the caller and n − 1 workers: no more threads than cores asked for."""
+    import threading
+    with using_threads(3):
+        parallel_map(np, lambda i: i, range(4))
+        workers = {t.name for t in threading.enumerate() if t.name.startswith("minijoint-")}
+    assert workers == {"minijoint-0", "minijoint-1"}
+
+
+def test_parallel_map_hands_on_a_pieces_exception_after_the_others_finished():
+    finished = []
+
+    def piece(i):
+        if i == 2:
+            raise KeyError("piece 2")
+        finished.append(i)
+        return i
+    with using_threads(2), pytest.raises(KeyError, match="piece 2"):
+        parallel_map(np, piece, range(6))
+    assert sorted(finished) == [0, 1, 3, 4, 5]
+
+
+def test_in_background_is_deferred_only_inside_background_work_on_threads():
+    def square(i):
+        return i * i
+
+    def total(parts):
+        return np.array(parts, dtype=np.float64)
+    direct = in_background(np, square, range(5), total, (5,), np.float64)   # outside: computed now
+    assert isinstance(direct, np.ndarray) and direct.tolist() == [0, 1, 4, 9, 16]
+    with background_work():
+        on_one = in_background(np, square, range(5), total, (5,), np.float64)
+        assert isinstance(on_one, np.ndarray)       # one thread: nothing to hand over
+        with using_threads(2):
+            d = in_background(np, square, range(5), total, (5,), np.float64)
+            assert isinstance(d, Deferred) and d.shape == (5,) and d.dtype == np.float64
+            assert d.result().tolist() == [0, 1, 4, 9, 16] and d.result() is d.result()
+
+
+def test_background_work_finishes_every_deferred_even_when_the_block_raises():
+    import threading
+    import time
+    release, done = threading.Event(), []
+
+    def slow(i):
+        release.wait(5)
+        time.sleep(0.01)
+        done.append(i)
+        return i
+    with using_threads(2):
+        with pytest.raises(RuntimeError, match="the block failed"):
+            with background_work():
+                in_background(np, slow, range(4), list, (4,), np.float64)
+                release.set()
+                raise RuntimeError("the block failed")
+        assert sorted(done) == [0, 1, 2, 3]     # all ran before the block was left
+
+
+def test_a_deferred_pieces_exception_is_raised_by_result():
+    def piece(i):
+        if i == 1:
+            raise ValueError("bad piece")
+        return i
+    with using_threads(2), pytest.raises(ValueError, match="bad piece"):
+        with background_work():
+            in_background(np, piece, range(3), list, (3,), np.float64).result()
+
+
+def test_a_backward_on_threads_resolves_the_deferred_weight_gradients():
+    """A two-layer conv net on 2 threads: every .grad is an array (no Deferred is left) and
+    equals the one-thread gradient bit for bit, a weight used twice included."""
+    rng = np.random.default_rng(3)
+    x0 = rng.standard_normal((6, 3, 9, 9)).astype(np.float32)
+    w0 = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    v0 = rng.standard_normal((4, 4, 3, 3)).astype(np.float32)
+    grads = []
+    for threads in (1, 2):
+        mp = pytest.MonkeyPatch()
+        mp.setattr(conv, "_THREADED_COL_BYTES", 0)
+        mp.setattr(windows, "_COL_BLOCK_BYTES", 1)     # a block per sample: many pieces
+        try:
+            with using_threads(threads):
+                x, W = Tensor(x0, requires_grad=True), Tensor(w0, requires_grad=True)
+                V = Tensor(v0, requires_grad=True)
+                y = F.conv2d(F.conv2d(x, W, padding=1), V, padding=1) + F.conv2d(x, W, padding=1)
+                (y * y).sum().backward()
+        finally:
+            mp.undo()
+        assert all(isinstance(t.grad, np.ndarray) for t in (x, W, V))
+        grads.append([x.grad, W.grad, V.grad])
+    for a, b in zip(*grads):
+        assert np.array_equal(a, b)

@@ -17,11 +17,13 @@ On NumPy the batch is processed in blocks of samples (the columns of col), to ke
 block's col in the CPU cache, and the blocks are shared out among the threads of
 :func:`minijoint.backend.using_threads`. The blocks do not depend on the number of threads,
 each is the same GEMM on every thread count and the sums over blocks (gW, gb) are added in
-block order: every thread count gives the same bits (tests/test_threads.py).
+block order: every thread count gives the same bits (tests/test_threads.py). On more than
+one thread gW is computed in the background (:func:`minijoint.backend.in_background`): the
+autodiff engine needs it only when its backward reaches W, after every earlier layer.
 """
 from __future__ import annotations
 
-from ..backend import get_array_module, parallel_map
+from ..backend import get_array_module, in_background, parallel_map
 from ..function import Function
 from ..tensor import Tensor
 from .binary import PackedBits, binary_owner, pack_bits
@@ -58,10 +60,11 @@ class Conv2dOp(Function):
     It reads gy's small col instead of writing and re-reading the large gcol and measured
     about 1.5× faster than GEMM + col2im for (128, 16, 32, 32) ⊛ (16, 16, 3, 3).
 
-    Memory and speed (NumPy): x (and gy) is copied once, channel-first and padded; then
-    blocks of samples whose col fits the CPU cache (``_COL_BLOCK_BYTES``) run on the
-    threads. gW and gb are sums over samples; blocking changes nothing but the order of
-    their additions. col is *not* kept for the backward (it is C·KH·KW times the size of x):
+    Memory and speed (NumPy): blocks of samples whose col fits the CPU cache
+    (``_COL_BLOCK_BYTES``) run on the threads; each block copies its samples of x (or gy)
+    channel-first and padded, then builds its col from that copy while it is in the cache.
+    gW and gb are sums over samples; blocking changes nothing but the order of their
+    additions. col is *not* kept for the backward (it is C·KH·KW times the size of x):
     the backward recomputes it from x, which measured faster (1.2–1.5×) than keeping one
     large col. A binary x (spikes, :mod:`minijoint.functional.binary`) is kept in 1 bit per
     value. gx is skipped when x needs no gradient (the network's input), col when W needs none.
@@ -74,11 +77,11 @@ class Conv2dOp(Function):
         (SH, SW), (PH, PW) = stride, padding
         OH, OW = _out_size(H, Wd, KH, KW, SH, SW, PH, PW)
         W2 = W.reshape(OC, -1)
-        x_cn = _channel_first(x, KH, KW, SH, SW, PH, PW, x.dtype)
         y = xp.empty((N, OC, OH, OW), dtype=x.dtype)
 
         def block(s):  # y[s] = W₂ · col, transposed to (B, OC, OH, OW)
-            y2 = _product(W2, x_cn[:, s], KH, KW, SH, SW, OH, OW).transpose(1, 0, 2, 3)
+            x_cn = _channel_first(x[s], KH, KW, SH, SW, PH, PW, x.dtype)
+            y2 = _product(W2, x_cn, KH, KW, SH, SW, OH, OW).transpose(1, 0, 2, 3)
             if b is None:
                 _copy_rows(y[s], y2)
             else:  # add the bias while transposing: one pass
@@ -97,44 +100,53 @@ class Conv2dOp(Function):
         x, W, (need_x, need_W, need_b) = ctx.x, ctx.W, ctx.needs_input_grad
         KH, KW, SH, SW, PH, PW = ctx.geometry
         (N, C, H, Wd), (_, OC, OH, OW) = x.shape, gy.shape
-        gy_cn = _channel_first(gy, 1, 1, 1, 1, 0, 0, gy.dtype)   # (OC, N, OH, OW)
-        W2 = W.reshape(OC, -1)
-        if need_W:
-            x = x.unpack() if isinstance(x, PackedBits) else x  # uint8: cast just below
-            x_cn = _channel_first(x, KH, KW, SH, SW, PH, PW, gy.dtype)
-        transposed = SH == 1 and SW == 1 and PH < KH and PW < KW  # gx as a transposed conv
-        if need_x and transposed:
-            W_t = xp.ascontiguousarray(W[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)).reshape(C, -1)
-            gy_pad = _channel_first(gy, KH, KW, 1, 1, KH - 1 - PH, KW - 1 - PW, gy.dtype)
-        gx = xp.empty(x.shape, dtype=gy.dtype) if need_x else None
-
-        def gx_block(s):
-            if transposed:
-                gx_cn = _product(W_t, gy_pad[:, s], KH, KW, 1, 1, H, Wd)
-                _copy_rows(gx[s], gx_cn.transpose(1, 0, 2, 3))
-            else:
-                gcol = W2.T @ gy_cn[:, s].reshape(OC, -1)
-                _copy_rows(gx[s], _col2im_cn(gcol, C, s.stop - s.start, H, Wd, KH, KW, SH, SW,
-                                             PH, PW).transpose(1, 0, 2, 3))
-
-        def gWt_term(s):
-            return _im2col_cn(x_cn[:, s], KH, KW, SH, SW, OH, OW) @ gy_cn[:, s].reshape(OC, -1).T
-        # gx's blocks and gW's terms are separate pieces of work, so that a layer with few
-        # blocks still keeps every thread busy
         blocks = _blocks(xp, N, C * KH * KW * OH * OW * gy.itemsize)
-        jobs = [(gx_block, s) for s in blocks if need_x] + [(gWt_term, s) for s in blocks if need_W]
-        done = parallel_map(xp, lambda job: job[0](job[1]), jobs,
-                            worth=N * C * KH * KW * OH * OW * gy.itemsize >= _THREADED_COL_BYTES)
-        gWt = xp.zeros((C * KH * KW, OC), dtype=gy.dtype) if need_W else None
-        for (fn, _), term in zip(jobs, done):   # the sum over samples, in block order
-            if fn is gWt_term:
-                gWt += term
+        worth = N * C * KH * KW * OH * OW * gy.itemsize >= _THREADED_COL_BYTES
+
+        def gy2(s):   # gy₂ of a block: (OC, B·OH·OW)
+            return _channel_first(gy[s], 1, 1, 1, 1, 0, 0, gy.dtype).reshape(OC, -1)
+
+        gx = None
+        if need_x:
+            gx = xp.empty(x.shape, dtype=gy.dtype)
+            if SH == 1 and SW == 1 and PH < KH and PW < KW:  # gx as a transposed convolution
+                W_t = xp.ascontiguousarray(W[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)).reshape(C, -1)
+
+                def gx_block(s):
+                    gy_pad = _channel_first(gy[s], KH, KW, 1, 1, KH - 1 - PH, KW - 1 - PW, gy.dtype)
+                    _copy_rows(gx[s], _product(W_t, gy_pad, KH, KW, 1, 1, H, Wd)
+                               .transpose(1, 0, 2, 3))
+            else:
+                W2 = W.reshape(OC, -1)
+
+                def gx_block(s):
+                    gx_cn = _col2im_cn(W2.T @ gy2(s), C, s.stop - s.start, H, Wd, KH, KW,
+                                       SH, SW, PH, PW)
+                    _copy_rows(gx[s], gx_cn.transpose(1, 0, 2, 3))
+            parallel_map(xp, gx_block, blocks, worth=worth)
+
+        gW = None
+        if need_W:
+            x = x.unpack() if isinstance(x, PackedBits) else x  # uint8: cast by _channel_first
+
+            def gWt_term(s):  # a block's term of gWᵀ = col · gy₂ᵀ
+                x_cn = _channel_first(x[s], KH, KW, SH, SW, PH, PW, gy.dtype)
+                return _im2col_cn(x_cn, KH, KW, SH, SW, OH, OW) @ gy2(s).T
+
+            def total(terms):  # the sum over samples, in block order
+                gWt = xp.zeros((C * KH * KW, OC), dtype=gy.dtype)
+                for term in terms:
+                    gWt += term
+                return xp.ascontiguousarray(gWt.T).reshape(W.shape)
+            # gW is needed only when the backward reaches W (after every earlier layer's
+            # backward): on more than one thread it is computed meanwhile, in the background
+            gW = in_background(xp, gWt_term, blocks, total, W.shape, gy.dtype, worth=worth)
+
         gb = None
         if need_b:
             gb = xp.zeros(OC, dtype=gy.dtype)
             for s in blocks:
-                gb += gy_cn[:, s].reshape(OC, -1).sum(axis=1)
-        gW = None if gWt is None else xp.ascontiguousarray(gWt.T).reshape(W.shape)
+                gb += gy2(s).sum(axis=1)
         return gx, gW, gb
 
 
