@@ -2,10 +2,15 @@
 
 Each kind is 8 independent pieces of the sizes the benchmark network uses; they run on one
 thread, then shared out among N threads by minijoint's own pool (``using_threads(N)`` and
-``parallel_map``, BLAS at one thread per worker, exactly as the convolution runs them).
-Printed: the best time of each and the speed-up. Work limited by arithmetic (GEMMs) should
-come close to N; work limited by memory (copies, elementwise passes) gains only where the
-machine gives each core more memory bandwidth.
+``parallel_map``: the calling thread and N − 1 workers, BLAS at one thread each, exactly as
+the convolution runs them). Printed: the best time of each and the speed-up. Work limited
+by arithmetic (GEMMs) should come close to N; work limited by memory (copies, elementwise
+passes) gains only where the machine gives each core more memory bandwidth.
+
+Then the overlap the backward relies on: the calling thread runs elementwise passes (as
+BatchNorm and the LIF are) while the workers compute GEMMs handed over with
+``in_background`` (as a convolution's weight gradient is), against the two one after the
+other on one thread.
 
     python benchmarks/bench_threads.py             # 2 threads (~20 s)
     python benchmarks/bench_threads.py --threads 4
@@ -18,7 +23,7 @@ import time
 import common  # noqa: F401  (puts this checkout on sys.path)
 import numpy as np
 
-from minijoint.backend import parallel_map, using_threads
+from minijoint.backend import background_work, in_background, parallel_map, using_threads
 from minijoint.functional.windows import _copy_rows
 
 
@@ -58,6 +63,29 @@ def best_of(fn, repeats):
     return min(times)
 
 
+def overlap(pieces, repeats, threads) -> str:
+    """Elementwise passes on the caller while GEMMs run in the background, against both on
+    one thread one after the other; a line saying what it measured."""
+    multiply, _ = pieces["elementwise multiply, 8 MiB (BN, LIF)"]
+    gemm, _ = pieces["GEMM (16×144)·(144×7281), a conv's forward"]
+    with using_threads(1):
+        alone = (best_of(lambda: [multiply(i) for i in range(8)], repeats),
+                 best_of(lambda: [gemm(i) for i in range(8)], repeats))
+
+    def together():
+        with background_work():
+            gemms = in_background(np, gemm, range(8), list, (8,), np.float32)
+            for i in range(8):
+                multiply(i)
+            gemms.result()
+    with using_threads(threads):
+        both = best_of(together, repeats)
+    return (f"overlap: 8 elementwise passes {1e3 * alone[0]:.2f} ms + 8 GEMMs "
+            f"{1e3 * alone[1]:.2f} ms on 1 thread = {1e3 * sum(alone):.2f} ms; the GEMMs in "
+            f"the background of the passes on {threads} threads: {1e3 * both:.2f} ms "
+            f"({sum(alone) / both:.2f}× faster)")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--threads", type=int, default=2)
@@ -67,13 +95,15 @@ def main():
     print(f"8 pieces per kind; best of {args.repeats}; 1 thread against {args.threads}")
     print(f"{'work':<46} {'1 thread ms':>12} {f'{args.threads} threads ms':>14} {'speed-up':>9}"
           f"  GFLOP/s on 1 thread")
-    for name, (piece, flops) in kinds(np.random.default_rng(0)).items():
+    pieces = kinds(np.random.default_rng(0))
+    for name, (piece, flops) in pieces.items():
         with using_threads(1):
             one = best_of(lambda: [piece(i) for i in range(8)], args.repeats)
         with using_threads(args.threads):
             many = best_of(lambda: parallel_map(np, piece, range(8)), args.repeats)
         rate = f"  {8 * flops / one / 1e9:.0f}" if flops else ""
         print(f"{name:<46} {1e3 * one:12.2f} {1e3 * many:14.2f} {one / many:8.2f}×{rate}")
+    print(overlap(pieces, args.repeats, args.threads))
     print(common.load_line("load average at end"))
 
 

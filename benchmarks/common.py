@@ -65,8 +65,8 @@ def start(args):
 
 def limit_threads(n: int, torch=None) -> str:
     """n threads for both libraries, for the rest of the run: minijoint's one setting,
-    ``minijoint.backend.using_threads(n)`` (its op pool of n threads, BLAS at 1 thread),
-    and PyTorch's ``set_num_threads(n)``; return a line saying what was set."""
+    ``minijoint.backend.using_threads(n)`` (n threads: the caller and n − 1 workers, BLAS
+    at 1 thread), and PyTorch's ``set_num_threads(n)``; return a line saying what was set."""
     import minijoint.backend as mb
     from threadpoolctl import threadpool_info
     stack = contextlib.ExitStack()

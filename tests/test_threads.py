@@ -201,3 +201,21 @@ def test_a_backward_on_threads_resolves_the_deferred_weight_gradients():
         grads.append([x.grad, W.grad, V.grad])
     for a, b in zip(*grads):
         assert np.array_equal(a, b)
+
+
+def test_work_in_the_background_keeps_at_most_its_budget_of_arrays_alive(monkeypatch):
+    """With room for one piece of work's arrays, handing over a second first finishes the
+    first (its slow piece would otherwise still be running)."""
+    import time
+    from minijoint import backend
+    monkeypatch.setattr(backend, "_BACKGROUND_BYTES", 100)
+
+    def slow(i):
+        time.sleep(0.2)
+        return i
+    with using_threads(2), background_work():
+        first = in_background(np, slow, range(2), list, (2,), np.float64, holds=80)
+        assert first.running()
+        second = in_background(np, slow, range(2), list, (2,), np.float64, holds=80)
+        assert not first.running() and first.result() == [0, 1]
+        assert second.result() == [0, 1]

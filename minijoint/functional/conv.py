@@ -140,7 +140,8 @@ class Conv2dOp(Function):
                 return xp.ascontiguousarray(gWt.T).reshape(W.shape)
             # gW is needed only when the backward reaches W (after every earlier layer's
             # backward): on more than one thread it is computed meanwhile, in the background
-            gW = in_background(xp, gWt_term, blocks, total, W.shape, gy.dtype, worth=worth)
+            gW = in_background(xp, gWt_term, blocks, total, W.shape, gy.dtype, worth=worth,
+                               holds=gy.nbytes + x.nbytes)
 
         gb = None
         if need_b:
