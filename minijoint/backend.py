@@ -373,8 +373,8 @@ def in_background(xp, fn, items, combine, shape, dtype, worth=True, holds=0):
 
 
 # The arrays that work handed to the background may keep alive, in bytes. Unbounded, the
-# workers fell behind by ~15 weight gradients of the benchmark's ResNet-18 and its step's
-# peak memory on 2 threads rose from 148 to 236 MiB.
+# workers fell ~80 ms of weight-gradient work behind in the benchmark's ResNet-18 step, and
+# its peak memory on 2 threads rose from 148 to 236 MiB.
 _BACKGROUND_BYTES = 32 * 2**20
 
 
