@@ -7,18 +7,7 @@ from scipy.integrate import quad
 
 from minijoint.snn import ATan, Rectangle, Sigmoid, Surrogate, Triangle, get_surrogate
 
-
-def away_from_kinks(frac, kinks, lo, hi, margin):
-    """Map ``frac`` ∈ [0, 1] onto [lo, hi] minus the intervals (k − margin, k + margin):
-    a piecewise-linear, order-preserving map, so every point is valid by construction."""
-    edges = [lo] + [e for k in sorted(kinks) for e in (k - margin, k + margin)] + [hi]
-    pieces = [(a, b) for a, b in zip(edges[::2], edges[1::2]) if b > a]
-    lengths = np.array([b - a for a, b in pieces])
-    cum = np.concatenate([[0.0], np.cumsum(lengths)])
-    pos = np.asarray(frac, dtype=np.float64) * cum[-1]
-    i = np.clip(np.searchsorted(cum, pos, side="right") - 1, 0, len(pieces) - 1)
-    starts = np.array([a for a, _ in pieces])
-    return np.minimum(starts[i] + (pos - cum[i]), np.array([b for _, b in pieces])[i])
+from domains import away_from
 
 
 surrogates = st.one_of(
@@ -31,9 +20,21 @@ v_ths = st.floats(0.1, 2.0)
 fracs = arrays(np.float64, st.integers(1, 40), elements=st.floats(0.0, 1.0))
 
 
+@given(fracs, st.lists(st.floats(-2.0, 2.0), max_size=4), st.floats(1e-3, 0.3))
+def test_away_from_keeps_every_value_in_range_and_off_the_points(frac, points, margin):
+    """The input builder the tests below rely on: values in [lo, hi], none within
+    ``margin`` of a point (up to rounding), and order kept."""
+    u = away_from(frac, points, -3.0, 3.0, margin)
+    assert np.all((u >= -3.0) & (u <= 3.0))
+    for p in points:
+        assert np.all(np.abs(u - p) >= margin * (1 - 1e-9))
+    order = np.argsort(frac, kind="stable")
+    assert np.all(np.diff(u[order]) >= 0)
+
+
 @given(surrogates, v_ths, fracs)
 def test_grad_is_derivative_of_primitive(sg, v_th, frac):
-    u = away_from_kinks(frac, sg.kinks(v_th), v_th - 3.0, v_th + 3.0, margin=1e-4)
+    u = away_from(frac, sg.kinks(v_th), v_th - 3.0, v_th + 3.0, margin=1e-4)
     h = 1e-6
     numeric = (sg.primitive(u + h, v_th) - sg.primitive(u - h, v_th)) / (2 * h)
     np.testing.assert_allclose(sg.grad(u, v_th), numeric, rtol=1e-5, atol=1e-6)
