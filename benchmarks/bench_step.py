@@ -188,10 +188,14 @@ def main(argv=None):
                     pts()
                 done = 2
             fns = {"minijoint": mjs} if pts is None else {"minijoint": mjs, "torch": pts}
-            times = common.time_interleaved(fns, args.repeats, max(args.warmup - done, 0))
+            cpu = {}
+            times = common.time_interleaved(fns, args.repeats, max(args.warmup - done, 0), cpu)
             rows.append((f"{case} step", dtype, times["minijoint"], times.get("torch")))
             ms = {k: 1e3 * statistics.median(v) for k, v in times.items()}
             print(f"  {case} {dtype}: " + ", ".join(f"{k} {v:.1f} ms" for k, v in ms.items()))
+            if args.backend == "numpy":   # minijoint's threads never spin: CPU time is work
+                print(f"  {case} {dtype}: minijoint CPU time per step, all threads: "
+                      f"{1e3 * statistics.median(cpu['minijoint']):.0f} ms")
             if args.profile and dtype == "float32":
                 to_profile.append((mjs, f"{case} step, float32"))
     common.print_table(f"training step (forward + backward + Adam), {args.threads} thread(s)", rows)

@@ -141,10 +141,11 @@ def load_line(what: str) -> str:
         return f"{what}: unknown"
 
 
-def time_interleaved(fns: dict, repeats: int, warmup: int) -> dict:
+def time_interleaved(fns: dict, repeats: int, warmup: int, cpu: dict | None = None) -> dict:
     """Call every fn ``warmup`` times, then ``repeats`` rounds in turn (interleaved, so a
     burst of load on a shared machine hits every library alike); each fn must block until
-    its work is done (synchronize a GPU inside). Returns {name: [seconds, ...]}."""
+    its work is done (synchronize a GPU inside). Returns {name: [seconds, ...]}. Given a
+    dict ``cpu``, also fills it with {name: [CPU seconds of the whole process, ...]}."""
     for _ in range(warmup):
         for f in fns.values():
             f()
@@ -152,9 +153,11 @@ def time_interleaved(fns: dict, repeats: int, warmup: int) -> dict:
     for _ in range(repeats):
         for k, f in fns.items():
             gc.collect()
-            t0 = time.perf_counter()
+            c0, t0 = time.process_time(), time.perf_counter()
             f()
             times[k].append(time.perf_counter() - t0)
+            if cpu is not None:
+                cpu.setdefault(k, []).append(time.process_time() - c0)
     return times
 
 
