@@ -23,7 +23,7 @@ import time
 import common  # noqa: F401  (puts this checkout on sys.path)
 import numpy as np
 
-from minijoint.backend import background_work, in_background, parallel_map, using_threads
+from minijoint.threads import background_work, in_background, parallel_map, using_threads
 from minijoint.functional.windows import _copy_rows
 
 

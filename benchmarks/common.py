@@ -65,16 +65,16 @@ def start(args):
 
 def limit_threads(n: int, torch=None) -> str:
     """n threads for both libraries, for the rest of the run: minijoint's one setting,
-    ``minijoint.backend.using_threads(n)`` (n threads: the caller and n − 1 workers, BLAS
+    ``minijoint.threads.using_threads(n)`` (n threads: the caller and n − 1 workers, BLAS
     at 1 thread), and PyTorch's ``set_num_threads(n)``; return a line saying what was set."""
-    import minijoint.backend as mb
+    import minijoint.threads as mt
     from threadpoolctl import threadpool_info
     stack = contextlib.ExitStack()
-    stack.enter_context(mb.using_threads(n))
+    stack.enter_context(mt.using_threads(n))
     _keep.append(stack)
     blas = ", ".join(f"{i['internal_api']}={i['num_threads']}" for i in threadpool_info()
                      if i["user_api"] == "blas")
-    parts = [f"minijoint: using_threads({n}), op pool {mb.get_threads()}, BLAS {blas}"]
+    parts = [f"minijoint: using_threads({n}), op pool {mt.get_threads()}, BLAS {blas}"]
     if torch is not None:
         torch.set_num_threads(n)
         parts.append(f"torch.get_num_threads()={torch.get_num_threads()}")

@@ -210,7 +210,7 @@ def _run(args) -> int:
             print(f"error: {e}", file=sys.stderr)
             return 1
         return 0
-    from .backend import using_threads   # the one thread setting: op pool and BLAS
+    from .threads import using_threads   # the one thread setting: op pool and BLAS
     if args.threads < 1:
         raise ValueError(f"--threads must be >= 1, got {args.threads}")
     with using_threads(args.threads):

@@ -16,7 +16,7 @@ import weakref
 
 import numpy as np
 
-from . import backend
+from . import backend, threads
 
 
 class Tensor:
@@ -110,7 +110,7 @@ class Tensor:
                 raise ValueError(f"gy has shape {gy.shape}, expected {self.shape}")
         start = self if self.creator is None else self.ref
         grads = {id(start): gy}
-        with backend.background_work():  # an op may hand a gradient to the CPU threads
+        with threads.background_work():  # an op may hand a gradient to the CPU threads
             for v in _reverse_topological(start):  # v: a leaf Tensor or a GraphRef
                 g = _value(grads.pop(id(v), None))
                 if g is None:
@@ -248,9 +248,9 @@ def as_tensor(x, like: Tensor | None = None) -> Tensor:
 
 
 def _value(g):
-    """A gradient as an array: a :class:`~minijoint.backend.Deferred` one (computed in the
+    """A gradient as an array: a :class:`~minijoint.threads.Deferred` one (computed in the
     background, see Conv2dOp's backward) is waited for here, where it is first needed."""
-    return g.result() if isinstance(g, backend.Deferred) else g
+    return g.result() if isinstance(g, threads.Deferred) else g
 
 
 def _check_grad(op: str, i: int, x: Tensor, gx) -> None:

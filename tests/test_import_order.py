@@ -1,6 +1,6 @@
 """Imports point one way, as a reader would draw the paper's parts:
 
-    engine (backend, tensor, function, functional, random)
+    engine (backend, threads, tensor, function, functional, random)
       ← snn, data  ← nn, optim, testing  ← models  ← joint  ← energy  ← plot, course
       ← figures  ← site  ← cli
 
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "minijoint"
-ENGINE = {"backend", "tensor", "function", "functional", "random"}
+ENGINE = {"backend", "threads", "tensor", "function", "functional", "random"}
 # testing sits above snn: check_surrogate runs the LIF with the surrogate it checks.
 RANK = {**{name: 0 for name in ENGINE}, "snn": 1, "data": 1, "nn": 2, "optim": 2, "testing": 2,
         "models": 3, "joint": 4, "energy": 5, "plot": 6, "course": 6, "figures": 7, "site": 8,

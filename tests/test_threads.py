@@ -8,7 +8,7 @@ from threadpoolctl import threadpool_info
 
 import minijoint.functional as F
 from minijoint import Tensor
-from minijoint.backend import (Deferred, background_work, get_threads, in_background,
+from minijoint.threads import (Deferred, background_work, get_threads, in_background,
                                parallel_map, using_threads)
 from minijoint.functional import conv, windows
 
@@ -207,8 +207,8 @@ def test_work_in_the_background_keeps_at_most_its_budget_of_arrays_alive(monkeyp
     """With room for one piece of work's arrays, handing over a second first finishes the
     first (its slow piece would otherwise still be running)."""
     import time
-    from minijoint import backend
-    monkeypatch.setattr(backend, "_BACKGROUND_BYTES", 100)
+    from minijoint import threads
+    monkeypatch.setattr(threads, "_BACKGROUND_BYTES", 100)
 
     def slow(i):
         time.sleep(0.2)

@@ -8,7 +8,7 @@ machine kind it was recorded on; anywhere else the test skips and says how to re
 """
 import pytest
 
-from minijoint.backend import using_threads
+from minijoint.threads import using_threads
 from minijoint.functional import conv, windows
 
 from training_bits import RUNS, machine_key, recorded

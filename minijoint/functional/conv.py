@@ -15,15 +15,16 @@ transposes but turns each product into N small GEMMs, which measured about 10% s
 
 On NumPy the batch is processed in blocks of samples (the columns of col), to keep each
 block's col in the CPU cache, and the blocks are shared out among the threads of
-:func:`minijoint.backend.using_threads`. The blocks do not depend on the number of threads,
+:func:`minijoint.threads.using_threads`. The blocks do not depend on the number of threads,
 each is the same GEMM on every thread count and the sums over blocks (gW, gb) are added in
 block order: every thread count gives the same bits (tests/test_threads.py). On more than
-one thread gW is computed in the background (:func:`minijoint.backend.in_background`): the
+one thread gW is computed in the background (:func:`minijoint.threads.in_background`): the
 autodiff engine needs it only when its backward reaches W, after every earlier layer.
 """
 from __future__ import annotations
 
-from ..backend import get_array_module, in_background, parallel_map
+from ..backend import get_array_module
+from ..threads import in_background, parallel_map
 from ..function import Function
 from ..tensor import Tensor
 from .binary import PackedBits, binary_owner, pack_bits

@@ -42,7 +42,8 @@ import operator
 
 import numpy as np
 
-from ..backend import get_array_module, parallel_slices
+from ..backend import get_array_module
+from ..threads import parallel_slices
 from ..tensor import Tensor
 
 __all__ = ["im2col", "col2im"]
