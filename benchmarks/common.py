@@ -82,7 +82,7 @@ def limit_threads(n: int, torch=None) -> str:
 
 
 def machine_info(torch=None) -> list:
-    """Lines describing the machine and the library versions."""
+    """Lines describing the machine and the library versions (PyTorch's when it is used)."""
     import numpy as np
     cpu = platform.processor() or "?"
     try:
@@ -97,8 +97,8 @@ def machine_info(torch=None) -> list:
         blas = "?"
     lines = [f"machine: {cpu}, {os.cpu_count()} logical CPUs, {platform.system()} "
              f"{platform.release()}",
-             f"python {platform.python_version()}, numpy {np.__version__} ({blas}), "
-             f"torch {torch.__version__ if torch is not None else '(not installed)'}"]
+             f"python {platform.python_version()}, numpy {np.__version__} ({blas})"
+             + (f", torch {torch.__version__}" if torch is not None else "")]
     lines.append(load_line("load average at start"))
     return lines
 
