@@ -1,5 +1,9 @@
 """``using_threads``: the one thread setting, and the property it promises — every number of
-threads computes the same bits (convolution forward and backward, a whole training run)."""
+threads computes the same bits (convolution forward and backward, a whole training run);
+the pool it runs (the caller and n − 1 workers) and work handed to the background."""
+import threading
+import time
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -7,6 +11,7 @@ from hypothesis import strategies as st
 from threadpoolctl import threadpool_info
 
 import minijoint.functional as F
+import minijoint.threads
 from minijoint import Tensor
 from minijoint.threads import (Deferred, background_work, get_threads, in_background,
                                parallel_map, using_threads)
@@ -111,7 +116,6 @@ def test_training_on_two_threads_is_bit_identical_to_one(tmp_path, monkeypatch):
 
 def test_the_calling_thread_is_one_of_the_n():
     """n threads are the caller and n − 1 workers: no more threads than cores asked for."""
-    import threading
     with using_threads(3):
         parallel_map(np, lambda i: i, range(4))
         workers = {t.name for t in threading.enumerate() if t.name.startswith("minijoint-")}
@@ -149,8 +153,6 @@ def test_in_background_is_deferred_only_inside_background_work_on_threads():
 
 
 def test_background_work_finishes_every_deferred_even_when_the_block_raises():
-    import threading
-    import time
     release, done = threading.Event(), []
 
     def slow(i):
@@ -206,9 +208,7 @@ def test_a_backward_on_threads_resolves_the_deferred_weight_gradients():
 def test_work_in_the_background_keeps_at_most_its_budget_of_arrays_alive(monkeypatch):
     """With room for one piece of work's arrays, handing over a second first finishes the
     first (its slow piece would otherwise still be running)."""
-    import time
-    from minijoint import threads
-    monkeypatch.setattr(threads, "_BACKGROUND_BYTES", 100)
+    monkeypatch.setattr(minijoint.threads, "_BACKGROUND_BYTES", 100)
 
     def slow(i):
         time.sleep(0.2)
