@@ -42,8 +42,8 @@ def using_threads(n: int):
     0.47 ms on two threads against 0.34 ms on one, the hand-off included). The workers are
     kept busy meanwhile instead: in the backward, a convolution's weight gradient is needed
     only once the backward reaches that weight (after every earlier layer), so it is
-    computed in the background (:func:`in_background`) while the calling thread runs the
-    BatchNorm and LIF backwards of the layers below.
+    computed in the background (:func:`in_background`) while the calling thread goes on
+    with the backward of the earlier layers (their gx, BatchNorm and LIF).
 
     Outside this block the ops use one thread and BLAS keeps whatever the environment gave
     it (``OPENBLAS_NUM_THREADS``, ...). The setting is process-wide. CuPy ignores it: the
