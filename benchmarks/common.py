@@ -74,7 +74,8 @@ def limit_threads(n: int, torch=None) -> str:
     _keep.append(stack)
     blas = ", ".join(f"{i['internal_api']}={i['num_threads']}" for i in threadpool_info()
                      if i["user_api"] == "blas")
-    parts = [f"minijoint: using_threads({n}), op pool {mt.get_threads()}, BLAS {blas}"]
+    parts = [f"minijoint: using_threads({n}), op threads {mt.get_threads()} (the caller and "
+             f"{mt.get_threads() - 1} more), BLAS {blas}"]
     if torch is not None:
         torch.set_num_threads(n)
         parts.append(f"torch.get_num_threads()={torch.get_num_threads()}")
