@@ -12,7 +12,7 @@ BatchNorm and the LIF are) while the workers compute GEMMs handed over with
 ``in_background`` (as a convolution's weight gradient is), against the two one after the
 other on one thread.
 
-    python benchmarks/bench_threads.py             # 2 threads (~20 s)
+    python benchmarks/bench_threads.py             # 2 threads (~5 s)
     python benchmarks/bench_threads.py --threads 4
 """
 from __future__ import annotations
