@@ -225,6 +225,53 @@ def test_whole_row_im2col_on_wide_maps(rng, kernel, padding):
     gradcheck(lambda x, W, b: F.conv2d(x, W, b, padding=padding), x, W, b)
 
 
+@st.composite
+def same_width_blocks(draw):
+    """A block x (B, C, H, W) and a stride-1 geometry whose output is as wide as its input
+    (KW = 2·PW + 1 > 1), the case :func:`windows._im2col_planes` builds; x is float64 or a
+    binary input's uint8 copy, which the col casts."""
+    B, C = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    PH, PW = draw(st.integers(0, 3)), draw(st.integers(1, 2))
+    H, W = draw(st.integers(1, 6)), draw(st.integers(1, 6))
+    KH, KW = draw(st.integers(1, H + 2 * PH)), 2 * PW + 1
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    x = rng.standard_normal((B, C, H, W))
+    x = (x > 0).astype(np.uint8) if draw(st.booleans()) else x
+    return x, (KH, KW, 1, 1, PH, PW)
+
+
+@given(same_width_blocks())
+def test_whole_plane_im2col_builds_the_same_col(case):
+    """The whole-plane col (one run per plane, the values read across a row's edge zeroed)
+    equals the window-row col, bit for bit."""
+    x, (KH, KW, SH, SW, PH, PW) = case
+    OH, OW = windows_module._out_size(*x.shape[2:], KH, KW, SH, SW, PH, PW)
+    x_cn = windows_module._channel_first(x, KH, KW, SH, SW, PH, PW, np.float64)
+    want = windows_module._im2col_cn(x_cn, KH, KW, SH, SW, OH, OW)
+    got = windows_module._im2col_planes(x, KH, KW, PH, PW, np.float64)
+    assert got.dtype == np.float64
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("kernel, padding", [(3, 1), ((2, 3), (1, 1)), ((3, 5), (0, 2))])
+def test_conv2d_on_the_whole_plane_path(rng, monkeypatch, kernel, padding):
+    """Stride 1 with OW = W on narrow maps builds every col from whole planes (forward, gx's
+    transposed convolution and gW): naive loops for y, finite differences for every
+    gradient."""
+    KH, KW = (kernel, kernel) if isinstance(kernel, int) else kernel
+    PH, PW = (padding, padding) if isinstance(padding, int) else padding
+    calls = []
+    planes = windows_module._im2col_planes
+    monkeypatch.setattr(windows_module, "_im2col_planes",
+                        lambda *a: calls.append(a[1:5]) or planes(*a))
+    x, W = rng.standard_normal((2, 2, 3, 7)), rng.standard_normal((2, 2, KH, KW))
+    b = rng.standard_normal(2)
+    y = F.conv2d(Tensor(x), Tensor(W), Tensor(b), padding=padding)
+    assert calls == [(KH, KW, PH, PW)]
+    np.testing.assert_allclose(y.numpy(), naive_conv2d(x, W, b, (1, 1), (PH, PW)), rtol=1e-10)
+    gradcheck(lambda x, W, b: F.conv2d(x, W, b, padding=padding), x, W, b)
+    assert (KH, KW, KH - 1 - PH, KW - 1 - PW) in calls   # gx: the transposed convolution
+
 
 @st.composite
 def strided_pairs(draw):

@@ -29,20 +29,21 @@ from ..function import Function
 from ..tensor import Tensor
 from .binary import PackedBits, binary_owner, pack_bits
 from .windows import (_THREADED_COL_BYTES, _blocks, _channel_first, _check_geometry,
-                      _col2im_cn, _copy_rows, _im2col_cn, _im2col_rows, _int_pair, _out_size,
+                      _col2im_cn, _copy_rows, _im2col, _im2col_rows, _int_pair, _out_size,
                       _whole_rows_pay, col2im, im2col)
 
 __all__ = ["im2col", "col2im", "conv2d"]
 
 
-def _product(A, x_cn, KH, KW, SH, SW, OH, OW):
-    """A (M, C·KH·KW) times the col of x_cn (C, B, Hp, Wp): (M, B, OH, OW), the windows of a
-    block as GEMM columns. Stride 1 on wide rows runs over whole rows (``_im2col_rows``)
-    and drops the KW − 1 extra columns per row from the product."""
-    M, Wp = A.shape[0], x_cn.shape[3]
+def _product(A, x, KH, KW, SH, SW, PH, PW, dtype):
+    """A (M, C·KH·KW) times the col of a block x (B, C, H, W): (M, B, OH, OW), the windows
+    of the block as GEMM columns. Stride 1 on wide rows runs over whole padded rows
+    (``_im2col_rows``) and drops the KW − 1 extra columns per row from the product."""
+    M, (OH, OW) = A.shape[0], _out_size(x.shape[2], x.shape[3], KH, KW, SH, SW, PH, PW)
     if SH == SW == 1 and _whole_rows_pay(KW, OW):
-        return (A @ _im2col_rows(x_cn, KH, KW, OH)).reshape(M, -1, OH, Wp)[..., :OW]
-    return (A @ _im2col_cn(x_cn, KH, KW, SH, SW, OH, OW)).reshape(M, -1, OH, OW)
+        x_cn = _channel_first(x, KH, KW, SH, SW, PH, PW, dtype)
+        return (A @ _im2col_rows(x_cn, KH, KW, OH)).reshape(M, -1, OH, x_cn.shape[3])[..., :OW]
+    return (A @ _im2col(x, KH, KW, SH, SW, PH, PW, dtype)).reshape(M, -1, OH, OW)
 
 
 class Conv2dOp(Function):
@@ -81,8 +82,7 @@ class Conv2dOp(Function):
         y = xp.empty((N, OC, OH, OW), dtype=x.dtype)
 
         def block(s):  # y[s] = W₂ · col, transposed to (B, OC, OH, OW)
-            x_cn = _channel_first(x[s], KH, KW, SH, SW, PH, PW, x.dtype)
-            y2 = _product(W2, x_cn, KH, KW, SH, SW, OH, OW).transpose(1, 0, 2, 3)
+            y2 = _product(W2, x[s], KH, KW, SH, SW, PH, PW, x.dtype).transpose(1, 0, 2, 3)
             if b is None:
                 _copy_rows(y[s], y2)
             else:  # add the bias while transposing: one pass
@@ -114,9 +114,8 @@ class Conv2dOp(Function):
                 W_t = xp.ascontiguousarray(W[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)).reshape(C, -1)
 
                 def gx_block(s):
-                    gy_pad = _channel_first(gy[s], KH, KW, 1, 1, KH - 1 - PH, KW - 1 - PW, gy.dtype)
-                    _copy_rows(gx[s], _product(W_t, gy_pad, KH, KW, 1, 1, H, Wd)
-                               .transpose(1, 0, 2, 3))
+                    _copy_rows(gx[s], _product(W_t, gy[s], KH, KW, 1, 1, KH - 1 - PH,
+                                               KW - 1 - PW, gy.dtype).transpose(1, 0, 2, 3))
             else:
                 W2 = W.reshape(OC, -1)
 
@@ -128,11 +127,10 @@ class Conv2dOp(Function):
 
         gW = None
         if need_W:
-            x = x.unpack() if isinstance(x, PackedBits) else x  # uint8: cast by _channel_first
+            x = x.unpack() if isinstance(x, PackedBits) else x  # uint8: cast by _im2col
 
             def gWt_term(s):  # a block's term of gWᵀ = col · gy₂ᵀ
-                x_cn = _channel_first(x[s], KH, KW, SH, SW, PH, PW, gy.dtype)
-                return _im2col_cn(x_cn, KH, KW, SH, SW, OH, OW) @ gy2(s).T
+                return _im2col(x[s], KH, KW, SH, SW, PH, PW, gy.dtype) @ gy2(s).T
 
             def total(terms):  # the sum over samples, in block order
                 gWt = xp.zeros((C * KH * KW, OC), dtype=gy.dtype)

@@ -20,19 +20,27 @@ The rows are ordered exactly as ``W.reshape(OC, C·KH·KW)``, so a convolution i
 ``W₂ · col`` (see :class:`~minijoint.functional.conv.Conv2dOp`). The columns are samples, so
 the batch can be cut into blocks of samples, each with its own smaller col.
 
-How col is built: the input is first copied ONCE, channel-first and zero-padded,
-``x_cn (C, N, Hp, Wp)`` (:func:`_channel_first`); then for each of the KH·KW kernel
-positions one strided slice of it, a (C, B, OH, OW) block, is copied into the col rows of
-that position (:func:`_im2col_cn`). No per-pixel loop, no fancy-index gather, no scatter:
-``col2im`` adds the same slices back, and each ``+=`` touches distinct elements, so the
-code runs unchanged (and race-free) on CuPy. Two shortcuts:
+How col is built, from a block of samples x (B, C, H, W) (:func:`_im2col`):
 
+* in general, x is first copied ONCE, channel-first and zero-padded,
+  ``x_cn (C, B, Hp, Wp)`` (:func:`_channel_first`); then for each of the KH·KW kernel
+  positions one strided slice of it, a (C, B, OH, OW) block, is copied into the col rows of
+  that position (:func:`_im2col_cn`). No per-pixel loop, no fancy-index gather, no
+  scatter: ``col2im`` adds the same slices back, and each ``+=`` touches distinct
+  elements, so the code runs unchanged (and race-free) on CuPy;
 * a 1×1 kernel without padding reads every SH-th row and SW-th column and nothing else:
-  :func:`_channel_first` copies just those, and that (C, N, OH, OW) array IS the col;
-* for stride 1, :func:`_im2col_rows` copies whole padded rows (one contiguous run per
-  channel, position and sample instead of OH runs of OW), at the price of KW − 1 extra
-  output columns per row that the caller drops (used where that price is small).
-
+  :func:`_channel_first` copies just those, and that (C, B, OH, OW) array IS the col;
+* stride 1 with the output as wide as the input (OW = W, that is KW = 2·PW + 1: every 3×3
+  layer with padding 1, and the transposed convolution of their gx) copies whole planes
+  instead of window rows (:func:`_im2col_planes`): for a fixed (c, i, j, b) the window
+  values of all OH·OW outputs are ONE contiguous run of the padded plane, read as if the
+  plane had no left and right padding; the few values that run reads across a row's edge
+  (where the padding should be) are set to zero afterwards;
+* a product with a stride-1 col on wide maps may instead copy whole PADDED rows
+  (:func:`_im2col_rows`): one run per (c, i, j, b) too, no values to zero, at the price of
+  KW − 1 extra output columns per row that the caller drops. Not the col above (it has
+  extra columns), so only for a product whose columns are outputs (y, and gx's transposed
+  convolution), never for gW, which sums over the columns.
 The copies with short rows (a window row is OW values: 4 to 32 in a CIFAR network) go
 through :func:`_copy_rows`, which moves each row as one value of a row-sized "void" type.
 """
@@ -147,6 +155,41 @@ def _im2col_cn(x_cn, KH, KW, SH, SW, OH, OW):
     return col.reshape(C * KH * KW, B * OH * OW)
 
 
+def _im2col_planes(x, KH, KW, PH, PW, dtype):
+    """Stride-1 col (C·KH·KW, B·OH·W) of x (B, C, H, W) when OW = W (KW = 2·PW + 1).
+
+    Each plane is copied once, channel-first, into ``flat (C, B, PW + Hp·W + PW)``: PH zero
+    rows above and below, no zero columns, PW zeros at each end. An output pixel's window
+    value at kernel position (i, j) is then
+
+        col[(c, i, j), (b, oh, ow)] = flat[c, b, PW + (oh + i)·W + ow + j − PW]
+
+    for all (oh, ow) at once: ONE contiguous run of OH·W values per (c, i, j, b). Where
+    ow + j − PW falls outside [0, W) the window sits on the left or right padding, but the
+    run read the neighbouring row's last or first value: those PW − j (or j − PW) columns
+    of col are zeroed afterwards.
+    """
+    xp = get_array_module(x)
+    B, C, H, W = x.shape
+    OH = H + 2 * PH - KH + 1
+    flat = xp.empty((C, B, (H + 2 * PH) * W + 2 * PW), dtype=dtype)
+    top, bottom = PW + PH * W, PW + (PH + H) * W   # where the image rows start and end
+
+    def copy(cs):   # x's planes into the middle; zeros above and below
+        _copy_rows(flat[cs, :, top:bottom], x[:, cs].reshape(B, -1, H * W).transpose(1, 0, 2))
+        flat[cs, :, :top], flat[cs, :, bottom:] = 0, 0
+    parallel_slices(xp, copy, C, worth=flat.nbytes >= 2 * 2**20)
+    col = xp.empty((C, KH, KW, B, OH, W), dtype=dtype)
+    for i in range(KH):
+        for j in range(KW):
+            _copy_rows(col[:, i, j].reshape(C, B, OH * W), flat[:, :, i * W + j:i * W + j + OH * W])
+            if j < PW:    # the windows on the left padding, zeroed while still in the cache
+                col[:, i, j, :, :, :PW - j] = 0
+            elif j > PW:  # and those on the right padding
+                col[:, i, j, :, :, W - (j - PW):] = 0
+    return col.reshape(C * KH * KW, B * OH * W)
+
+
 def _im2col_rows(x_cn, KH, KW, OH):
     """Stride-1 im2col over whole padded rows: col (C·KH·KW, B·OH·Wp) of x_cn (C, B, Hp, Wp),
 
@@ -171,11 +214,23 @@ def _im2col_rows(x_cn, KH, KW, OH):
 
 
 def _whole_rows_pay(KW, OW) -> bool:
-    """Whether a stride-1 im2col should run over whole rows (:func:`_im2col_rows`): its
-    contiguous copies measured faster once the KW − 1 extra columns per row of OW are at
-    most 1/8 of the product (OW ≥ 16 for 3×3: faster for 32×32 and 16×16 maps, slower for
-    8×8 and 4×4, (128, C, H, H) ⊛ (C, C, 3, 3), float32, one thread). Never for KW = 1."""
+    """Whether a stride-1 product should run over whole rows (:func:`_im2col_rows`) rather
+    than an exact col: its contiguous copies and its products measured faster once the
+    KW − 1 extra columns per row of OW are at most 1/8 of the product (OW ≥ 16 for 3×3).
+    For 3×3 layers with padding 1 (forward, (128, C, H, H) ⊛ (C, C, 3, 3), float32, one
+    thread, interleaved runs) it was 1.2× faster than :func:`_im2col_planes` on 32×32 maps
+    and as fast on 16×16; on 8×8 and 4×4 the planes were 1.1–1.3× faster. Never for KW = 1.
+    """
     return 1 < KW and 8 * (KW - 1) <= OW
+
+
+def _im2col(x, KH, KW, SH, SW, PH, PW, dtype):
+    """col (C·KH·KW, B·OH·OW) of a block of samples x (B, C, H, W), in ``dtype`` (x may be
+    a binary input's uint8 copy: the copies cast it). Every path builds the same col."""
+    if SH == SW == 1 and KW == 2 * PW + 1 > 1:
+        return _im2col_planes(x, KH, KW, PH, PW, dtype)
+    OH, OW = _out_size(x.shape[2], x.shape[3], KH, KW, SH, SW, PH, PW)
+    return _im2col_cn(_channel_first(x, KH, KW, SH, SW, PH, PW, dtype), KH, KW, SH, SW, OH, OW)
 
 
 def _col2im_cn(col, C, N, H, W, KH, KW, SH, SW, PH, PW):
@@ -202,10 +257,8 @@ def im2col(x, kernel_size, stride=1, padding=0):
     KH, KW = _int_pair(kernel_size, "kernel_size", "im2col")
     SH, SW = _int_pair(stride, "stride", "im2col")
     PH, PW = _int_pair(padding, "padding", "im2col")
-    N, C, H, W = _check_geometry("im2col", x.shape, KH, KW, SH, SW, PH, PW)
-    OH, OW = _out_size(H, W, KH, KW, SH, SW, PH, PW)
-    x_cn = _channel_first(x, KH, KW, SH, SW, PH, PW, x.dtype)
-    return _im2col_cn(x_cn, KH, KW, SH, SW, OH, OW)
+    _check_geometry("im2col", x.shape, KH, KW, SH, SW, PH, PW)
+    return _im2col(x, KH, KW, SH, SW, PH, PW, x.dtype)
 
 
 def col2im(col, x_shape, kernel_size, stride=1, padding=0):
