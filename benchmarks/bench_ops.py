@@ -7,11 +7,14 @@ r"""Single ops, minijoint against PyTorch: forward, and forward + backward (issu
 * BatchNorm, training mode: x (128, 16, 32, 32), γ and β
 * (NumPy only) the copies with short rows behind im2col and the channel-first layout, made
   by ``windows._copy_rows`` and by plain assignment
+* with ``--layers``, instead: every convolution geometry of bench_step.py's ResNet-18
+  (width 16, T·batch = 128 samples, 32×32 input), forward + backward, in float32. Their
+  input is 0/1 spikes (20 % ones), except the stem's: the image, which needs no gradient
 
 The backward gets a random upstream gradient; every input gets its gradient (x, W; c;
 x, γ, β). Outputs and gradients are compared with PyTorch's in float64 before timing.
 
-    python benchmarks/bench_ops.py [--threads 1] [--repeats 10] [--backend cupy]
+    python benchmarks/bench_ops.py [--threads 1] [--repeats 10] [--backend cupy] [--layers]
 """
 from __future__ import annotations
 
@@ -45,22 +48,27 @@ def parse_args(argv=None):
     p.add_argument("--backend", default="numpy", choices=("numpy", "cupy"),
                    help="minijoint backend; with cupy, PyTorch runs on cuda when it can")
     p.add_argument("--no-torch", action="store_true", help="time minijoint only")
+    p.add_argument("--layers", action="store_true",
+                   help="time the convolutions of bench_step.py's ResNet-18 instead (float32)")
     args = p.parse_args(argv)
+    if args.layers:
+        args.dtypes = "float32"
     args.dtypes = [d for d in args.dtypes.split(",") if d]
     return args
 
 
 class Op:
     """One op in both frameworks: ``fwd()`` builds the graph, ``fwd_bwd()`` also back-propagates.
-    ``arrays``: host inputs; ``grads``: which of them get a gradient."""
+    ``arrays``: host inputs; ``grads``: which of them get a gradient (default: all)."""
 
-    def __init__(self, name, arrays, mj_fn, pt_fns=None):
+    def __init__(self, name, arrays, mj_fn, pt_fns=None, grads=None):
         self.name, self.arrays, self.mj_fn, self.pt_fns = name, arrays, mj_fn, pt_fns or {}
+        self.grads = grads or (True,) * len(arrays)
 
 
 def mj_runner(op, gy, sync):
     """(fwd, fwd_bwd, get) for minijoint on the active backend."""
-    ts = [mj.Tensor(mj.to_device(a), requires_grad=True) for a in op.arrays]
+    ts = [mj.Tensor(mj.to_device(a), requires_grad=g) for a, g in zip(op.arrays, op.grads)]
     g = mj.to_device(gy)
 
     def fwd():
@@ -78,12 +86,12 @@ def mj_runner(op, gy, sync):
 
     def get():
         y = fwd_bwd()
-        return [mj.to_host(y.data)] + [mj.to_host(t.grad) for t in ts]
+        return [mj.to_host(y.data)] + [mj.to_host(t.grad) for t in ts if t.requires_grad]
     return fwd, fwd_bwd, get
 
 
-def pt_runner(torch, fn, arrays, gy, dev):
-    ts = [torch.from_numpy(a).to(dev).requires_grad_() for a in arrays]
+def pt_runner(torch, fn, arrays, gy, dev, grads):
+    ts = [torch.from_numpy(a).to(dev).requires_grad_(g) for a, g in zip(arrays, grads)]
     g = torch.from_numpy(gy).to(dev)
     sync = torch.cuda.synchronize if dev == "cuda" else (lambda: None)
 
@@ -102,7 +110,7 @@ def pt_runner(torch, fn, arrays, gy, dev):
 
     def get():
         y = fwd_bwd()
-        return [y.detach().cpu().numpy()] + [t.grad.cpu().numpy() for t in ts]
+        return [y.detach().cpu().numpy()] + [t.grad.cpu().numpy() for t in ts if t.requires_grad]
     return fwd, fwd_bwd, get
 
 
@@ -126,6 +134,34 @@ def make_ops(dtype, torch, tm):
            lambda a, g, b: F.batch_norm(a, g, b, None, None, training=True),
            torch and {"PyTorch": lambda a, g, b: TF.batch_norm(a, None, None, g, b, training=True)}),
     ]
+    return ops
+
+
+# bench_step.py's ResNet-18 at width 16: (name, C, OC, H = W, kernel, stride, padding)
+LAYERS = [("stem", 3, 16, 32, 3, 1, 1), ("stage 1", 16, 16, 32, 3, 1, 1),
+          ("stage 2 in", 16, 32, 32, 3, 2, 1), ("stage 2 shortcut", 16, 32, 32, 1, 2, 0),
+          ("stage 2", 32, 32, 16, 3, 1, 1), ("stage 3 in", 32, 64, 16, 3, 2, 1),
+          ("stage 3", 64, 64, 8, 3, 1, 1), ("stage 4 in", 64, 128, 8, 3, 2, 1),
+          ("stage 4", 128, 128, 4, 3, 1, 1)]
+
+
+def make_layer_ops(dtype, torch, tm):
+    """One conv2d per geometry of the step's network, on 128 samples (T·batch)."""
+    rng = np.random.default_rng(0)
+    TF = torch.nn.functional if torch else None
+    ops = []
+    for name, C, OC, H, k, s, p in LAYERS:
+        x = rng.standard_normal((128, C, H, H)) if name == "stem" else rng.random((128, C, H, H)) < 0.2
+        W = rng.standard_normal((OC, C, k, k)) * np.sqrt(2 / (C * k * k))
+
+        def mj_fn(a, b, s=s, p=p):
+            return F.conv2d(a, b, stride=s, padding=p)
+
+        def pt_fn(a, b, s=s, p=p):
+            return TF.conv2d(a, b, stride=s, padding=p)
+        label = f"{name}: {C}→{OC}, {H}×{H}, {k}×{k} s{s}"
+        ops.append(Op(label, [x.astype(dtype), W.astype(dtype)], mj_fn, torch and {"PyTorch": pt_fn},
+                      grads=(name != "stem", True)))
     return ops
 
 
@@ -194,14 +230,14 @@ def main(argv=None):
     rows, t0 = [], time.perf_counter()
     for dtype in args.dtypes:
         with mj.using_backend(args.backend), mj.default_dtype(np.dtype(dtype)):
-            for op in make_ops(dtype, torch, tm):
+            for op in (make_layer_ops if args.layers else make_ops)(dtype, torch, tm):
                 rng = np.random.default_rng(1)
                 y_shape = mj.to_host(op.mj_fn(*[mj.Tensor(mj.to_device(a)) for a in op.arrays]).data).shape
                 gy = rng.standard_normal(y_shape).astype(dtype)
                 m_fwd, m_fb, m_get = mj_runner(op, gy, sync)
                 fns_fb, fns_f = {"mj": m_fb}, {"mj": m_fwd}
                 for label, fn in op.pt_fns.items():
-                    p_fwd, p_fb, p_get = pt_runner(torch, fn, op.arrays, gy, dev)
+                    p_fwd, p_fb, p_get = pt_runner(torch, fn, op.arrays, gy, dev, op.grads)
                     fns_fb[label], fns_f[label] = p_fb, p_fwd
                     if dtype == "float64":
                         print(f"  {op.name} vs {label}, float64: largest relative difference of "
@@ -213,8 +249,14 @@ def main(argv=None):
                     suffix = "" if label in (None, "PyTorch") else f" (vs {label})"
                     rows.append((f"{op.name} fwd+bwd{suffix}", dtype, t_fb["mj"], t_fb.get(label)))
                     rows.append((f"{op.name} fwd{suffix}", dtype, t_f["mj"], t_f.get(label)))
-    common.print_table(f"single ops, {args.threads} thread(s)", rows, left="op")
-    if args.backend == "numpy":
+    if args.layers:
+        rows = [r for r in rows if r[0].endswith("fwd+bwd")]
+        tot = [sum(col) for col in zip(*(r[2] for r in rows))], \
+            [sum(col) for col in zip(*(r[3] for r in rows))] if rows and rows[0][3] else None
+        rows.append(("all of the above (one each), fwd+bwd", "float32", *tot))
+    common.print_table(f"{'the ResNet-18 convolutions' if args.layers else 'single ops'}, "
+                       f"{args.threads} thread(s)", rows, left="op")
+    if args.backend == "numpy" and not args.layers:
         short_row_copies(20 * args.repeats, args.warmup)
     print(f"(took {time.perf_counter() - t0:.0f} s)")
     print(common.load_line("load average at end"))
