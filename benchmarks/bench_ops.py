@@ -151,7 +151,8 @@ def make_layer_ops(dtype, torch, tm):
     TF = torch.nn.functional if torch else None
     ops = []
     for name, C, OC, H, k, s, p in LAYERS:
-        x = rng.standard_normal((128, C, H, H)) if name == "stem" else rng.random((128, C, H, H)) < 0.2
+        x = (rng.standard_normal((128, C, H, H)) if name == "stem"
+             else rng.random((128, C, H, H)) < 0.2)
         W = rng.standard_normal((OC, C, k, k)) * np.sqrt(2 / (C * k * k))
 
         def mj_fn(a, b, s=s, p=p):
@@ -160,8 +161,8 @@ def make_layer_ops(dtype, torch, tm):
         def pt_fn(a, b, s=s, p=p):
             return TF.conv2d(a, b, stride=s, padding=p)
         label = f"{name}: {C}→{OC}, {H}×{H}, {k}×{k} s{s}"
-        ops.append(Op(label, [x.astype(dtype), W.astype(dtype)], mj_fn, torch and {"PyTorch": pt_fn},
-                      grads=(name != "stem", True)))
+        ops.append(Op(label, [x.astype(dtype), W.astype(dtype)], mj_fn,
+                      torch and {"PyTorch": pt_fn}, grads=(name != "stem", True)))
     return ops
 
 

@@ -41,7 +41,8 @@ def load_tree(tree: str) -> dict:
     saved = list(sys.path)
     sys.path[:0] = [os.path.abspath(tree), HERE]
     try:
-        for name in ("minijoint", "minijoint.functional", "minijoint.threads", "steps", "bench_ops"):
+        for name in ("minijoint", "minijoint.functional", "minijoint.threads", "steps",
+                     "bench_ops"):
             importlib.import_module(name)
     finally:
         sys.path[:] = saved
@@ -183,7 +184,8 @@ def main(argv=None) -> int:
     for key, rs in ratios.items():
         o, n = (1e3 * statistics.median(times[w][key]) for w in ("old", "new"))
         q = statistics.quantiles(rs, n=4) if len(rs) > 1 else (rs[0], rs[0], rs[0])
-        print(f"{key:<24} {o:9.1f} {n:9.1f}   {statistics.median(rs):.3f} ({q[0]:.2f} to {q[2]:.2f})")
+        print(f"{key:<24} {o:9.1f} {n:9.1f}   {statistics.median(rs):.3f} "
+              f"({q[0]:.2f} to {q[2]:.2f})")
     print(common.load_line("load average at end"))
     return 0
 

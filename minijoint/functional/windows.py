@@ -41,6 +41,7 @@ How col is built, from a block of samples x (B, C, H, W) (:func:`_im2col`):
   KW − 1 extra output columns per row that the caller drops. Not the col above (it has
   extra columns), so only for a product whose columns are outputs (y, and gx's transposed
   convolution), never for gW, which sums over the columns.
+
 The copies with short rows (a window row is OW values: 4 to 32 in a CIFAR network) go
 through :func:`_copy_rows`, which moves each row as one value of a row-sized "void" type.
 """
@@ -159,15 +160,15 @@ def _im2col_planes(x, KH, KW, PH, PW, dtype):
     """Stride-1 col (C·KH·KW, B·OH·W) of x (B, C, H, W) when OW = W (KW = 2·PW + 1).
 
     Each plane is copied once, channel-first, into ``flat (C, B, PW + Hp·W + PW)``: PH zero
-    rows above and below, no zero columns, PW zeros at each end. An output pixel's window
-    value at kernel position (i, j) is then
+    rows above and below, no zero columns, PW zeros at each end, so that
+    ``flat[c, b, PW + h·W + w] = x_pad[b, c, h, PW + w]`` for w in [0, W). Then
 
-        col[(c, i, j), (b, oh, ow)] = flat[c, b, PW + (oh + i)·W + ow + j − PW]
+        col[(c, i, j), (b, oh, ow)] = x_pad[b, c, oh + i, ow + j] = flat[c, b, (oh + i)·W + ow + j]
 
     for all (oh, ow) at once: ONE contiguous run of OH·W values per (c, i, j, b). Where
     ow + j − PW falls outside [0, W) the window sits on the left or right padding, but the
     run read the neighbouring row's last or first value: those PW − j (or j − PW) columns
-    of col are zeroed afterwards.
+    of col are zeroed right after the run is copied, while they are in the cache.
     """
     xp = get_array_module(x)
     B, C, H, W = x.shape
@@ -182,8 +183,9 @@ def _im2col_planes(x, KH, KW, PH, PW, dtype):
     col = xp.empty((C, KH, KW, B, OH, W), dtype=dtype)
     for i in range(KH):
         for j in range(KW):
-            _copy_rows(col[:, i, j].reshape(C, B, OH * W), flat[:, :, i * W + j:i * W + j + OH * W])
-            if j < PW:    # the windows on the left padding, zeroed while still in the cache
+            start = i * W + j   # (a reshape of contiguous axes: a view, the copy lands in col)
+            _copy_rows(col[:, i, j].reshape(C, B, OH * W), flat[:, :, start:start + OH * W])
+            if j < PW:    # the windows on the left padding
                 col[:, i, j, :, :, :PW - j] = 0
             elif j > PW:  # and those on the right padding
                 col[:, i, j, :, :, W - (j - PW):] = 0
@@ -218,8 +220,9 @@ def _whole_rows_pay(KW, OW) -> bool:
     than an exact col: its contiguous copies and its products measured faster once the
     KW − 1 extra columns per row of OW are at most 1/8 of the product (OW ≥ 16 for 3×3).
     For 3×3 layers with padding 1 (forward, (128, C, H, H) ⊛ (C, C, 3, 3), float32, one
-    thread, interleaved runs) it was 1.2× faster than :func:`_im2col_planes` on 32×32 maps
-    and as fast on 16×16; on 8×8 and 4×4 the planes were 1.1–1.3× faster. Never for KW = 1.
+    thread, interleaved runs) it was 1.2–1.3× faster than :func:`_im2col_planes` on 32×32
+    maps and within 10 % on 16×16; on 8×8 and 4×4 the planes were 1.1–1.5× faster. Never
+    for KW = 1.
     """
     return 1 < KW and 8 * (KW - 1) <= OW
 
