@@ -250,11 +250,12 @@ def main(argv=None):
                     suffix = "" if label in (None, "PyTorch") else f" (vs {label})"
                     rows.append((f"{op.name} fwd+bwd{suffix}", dtype, t_fb["mj"], t_fb.get(label)))
                     rows.append((f"{op.name} fwd{suffix}", dtype, t_f["mj"], t_f.get(label)))
-    if args.layers:
+    if args.layers:   # fwd+bwd only, and their sum repeat by repeat
         rows = [r for r in rows if r[0].endswith("fwd+bwd")]
-        tot = [sum(col) for col in zip(*(r[2] for r in rows))], \
-            [sum(col) for col in zip(*(r[3] for r in rows))] if rows and rows[0][3] else None
-        rows.append(("all of the above (one each), fwd+bwd", "float32", *tot))
+
+        def total(k):
+            return None if rows[0][k] is None else [sum(ts) for ts in zip(*(r[k] for r in rows))]
+        rows.append(("all of the above (one each), fwd+bwd", "float32", total(2), total(3)))
     common.print_table(f"{'the ResNet-18 convolutions' if args.layers else 'single ops'}, "
                        f"{args.threads} thread(s)", rows, left="op")
     if args.backend == "numpy" and not args.layers:

@@ -135,9 +135,11 @@ def main(argv=None) -> int:
     p.add_argument("old", nargs="?", help="directory holding the minijoint to compare against")
     p.add_argument("new", nargs="?", help="directory holding the minijoint to compare")
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--rounds", type=int, default=8, help="process pairs (default 8)")
-    p.add_argument("--steps", type=int, default=4, help="timed steps per process")
-    p.add_argument("--calls", type=int, default=5, help="timed calls per convolution")
+    p.add_argument("--rounds", type=int, default=8,
+                   help="at 1 thread: rounds × --steps pairs of steps and rounds × --calls "
+                        "pairs of each convolution; at more threads: pairs of processes")
+    p.add_argument("--steps", type=int, default=4, help="timed steps per round")
+    p.add_argument("--calls", type=int, default=5, help="timed calls per convolution and round")
     p.add_argument("--no-layers", action="store_true", help="time the training step only")
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
