@@ -145,15 +145,21 @@ LAYERS = [("stem", 3, 16, 32, 3, 1, 1), ("stage 1", 16, 16, 32, 3, 1, 1),
           ("stage 4", 128, 128, 4, 3, 1, 1)]
 
 
+def layer_arrays(rng, name, C, OC, H, k, dtype):
+    """x (128, C, H, H) and W (OC, C, k, k) of one of ``LAYERS``: spikes (20 % ones) into
+    every layer but the stem, which reads the image."""
+    x = rng.standard_normal((128, C, H, H)) if name == "stem" else rng.random((128, C, H, H)) < 0.2
+    W = rng.standard_normal((OC, C, k, k)) * np.sqrt(2 / (C * k * k))
+    return x.astype(dtype), W.astype(dtype)
+
+
 def make_layer_ops(dtype, torch, tm):
     """One conv2d per geometry of the step's network, on 128 samples (T·batch)."""
     rng = np.random.default_rng(0)
     TF = torch.nn.functional if torch else None
     ops = []
     for name, C, OC, H, k, s, p in LAYERS:
-        x = (rng.standard_normal((128, C, H, H)) if name == "stem"
-             else rng.random((128, C, H, H)) < 0.2)
-        W = rng.standard_normal((OC, C, k, k)) * np.sqrt(2 / (C * k * k))
+        x, W = layer_arrays(rng, name, C, OC, H, k, dtype)
 
         def mj_fn(a, b, s=s, p=p):
             return F.conv2d(a, b, stride=s, padding=p)
@@ -161,8 +167,8 @@ def make_layer_ops(dtype, torch, tm):
         def pt_fn(a, b, s=s, p=p):
             return TF.conv2d(a, b, stride=s, padding=p)
         label = f"{name}: {C}→{OC}, {H}×{H}, {k}×{k} s{s}"
-        ops.append(Op(label, [x.astype(dtype), W.astype(dtype)], mj_fn,
-                      torch and {"PyTorch": pt_fn}, grads=(name != "stem", True)))
+        ops.append(Op(label, [x, W], mj_fn, torch and {"PyTorch": pt_fn},
+                      grads=(name != "stem", True)))
     return ops
 
 

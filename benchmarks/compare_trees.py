@@ -72,10 +72,9 @@ def workloads(modules: dict, args) -> dict:
         return time.perf_counter() - t0
     fns = {"snn step": run_step}
     rng = np.random.default_rng(0)
-    for name, C, OC, H, k, s, p in ([] if args.no_layers else modules["bench_ops"].LAYERS):
-        xa = (rng.standard_normal((128, C, H, H)) if name == "stem"
-              else rng.random((128, C, H, H)) < 0.2).astype(np.float32)
-        Wa = (rng.standard_normal((OC, C, k, k)) * np.sqrt(2 / (C * k * k))).astype(np.float32)
+    bench_ops = modules["bench_ops"]
+    for name, C, OC, H, k, s, p in ([] if args.no_layers else bench_ops.LAYERS):
+        xa, Wa = bench_ops.layer_arrays(rng, name, C, OC, H, k, np.float32)
         OH = (H + 2 * p - k) // s + 1
         gy = rng.standard_normal((128, OC, OH, OH)).astype(np.float32)
 

@@ -172,7 +172,7 @@ def _im2col_planes(x, KH, KW, PH, PW, dtype):
     """
     xp = get_array_module(x)
     B, C, H, W = x.shape
-    OH = H + 2 * PH - KH + 1
+    OH, _ = _out_size(H, W, KH, KW, 1, 1, PH, PW)
     flat = xp.empty((C, B, (H + 2 * PH) * W + 2 * PW), dtype=dtype)
     top, bottom = PW + PH * W, PW + (PH + H) * W   # where the image rows start and end
 
