@@ -127,11 +127,13 @@ def test_input_gradient_skipped_when_not_needed(rng, monkeypatch, stride):
     x, W = rng.standard_normal((2, 3, 6, 6)), rng.standard_normal((4, 3, 3, 3))
     gy = rng.standard_normal(F.conv2d(Tensor(x), Tensor(W), stride=stride, padding=1).shape)
     calls = []
-    product, col2im_cn = conv_module._product, conv_module._col2im_cn
+    product = conv_module._product
     monkeypatch.setattr(conv_module, "_product",
                         lambda A, *a: calls.append(("product", A.shape)) or product(A, *a))
-    monkeypatch.setattr(conv_module, "_col2im_cn",
-                        lambda *a: calls.append(("col2im", None)) or col2im_cn(*a))
+    for name in ("_col2im_cn", "_col2im_planes"):   # the general col2im and the one by runs
+        col2im_fn = getattr(conv_module, name)
+        monkeypatch.setattr(conv_module, name,
+                            lambda *a, f=col2im_fn: calls.append(("col2im", None)) or f(*a))
     W_full = Tensor(W, requires_grad=True)
     F.conv2d(Tensor(x, requires_grad=True), W_full, stride=stride, padding=1).backward(gy)
     gx_call = ("product", (3, 4 * 9)) if stride == 1 else ("col2im", None)  # W_t is (C, OC·KH·KW)
@@ -226,51 +228,83 @@ def test_whole_row_im2col_on_wide_maps(rng, kernel, padding):
 
 
 @st.composite
-def same_width_blocks(draw):
-    """A block x (B, C, H, W) and a stride-1 geometry whose output is as wide as its input
-    (KW = 2·PW + 1 > 1), the case :func:`windows._im2col_planes` builds; x is float64 or a
+def plane_blocks(draw):
+    """A block x (B, C, H, W) and a geometry that :func:`windows._im2col_planes` builds:
+    stride 1 to 3, H and W whole multiples of the stride, the output as wide as a phase
+    (OW = W / SW, that is KW = 2·PW + d with 1 <= d <= SW), not 1×1; x is float64 or a
     binary input's uint8 copy, which the col casts."""
     B, C = draw(st.integers(1, 3)), draw(st.integers(1, 3))
-    PH, PW = draw(st.integers(0, 3)), draw(st.integers(1, 2))
-    H, W = draw(st.integers(1, 6)), draw(st.integers(1, 6))
-    KH, KW = draw(st.integers(1, H + 2 * PH)), 2 * PW + 1
+    SH, SW = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    H, W = SH * draw(st.integers(1, 4)), SW * draw(st.integers(1, 4))
+    PW = draw(st.integers(0, 2))
+    KW = 2 * PW + draw(st.integers(1, SW))
+    KH_min = 1 if KW > 1 else 2                       # a 1×1 kernel is not built from planes
+    PH = draw(st.integers(max(0, KH_min - H + 1) // 2, 3))
+    KH = draw(st.integers(KH_min, H + 2 * PH))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     x = rng.standard_normal((B, C, H, W))
     x = (x > 0).astype(np.uint8) if draw(st.booleans()) else x
-    return x, (KH, KW, 1, 1, PH, PW)
+    geometry = (KH, KW, SH, SW, PH, PW)
+    assert windows_module._planes_fit(H, W, *geometry)
+    return x, geometry
 
 
-@given(same_width_blocks())
+@given(plane_blocks())
 def test_whole_plane_im2col_builds_the_same_col(case):
-    """The whole-plane col (one run per plane, the values read across a row's edge zeroed)
-    equals the window-row col, bit for bit."""
+    """The col built from phase planes (one run per (c, i, j, b), the values read across a
+    row's edge zeroed) equals the window-row col, bit for bit."""
     x, (KH, KW, SH, SW, PH, PW) = case
     OH, OW = windows_module._out_size(*x.shape[2:], KH, KW, SH, SW, PH, PW)
     x_cn = windows_module._channel_first(x, KH, KW, SH, SW, PH, PW, np.float64)
     want = windows_module._im2col_cn(x_cn, KH, KW, SH, SW, OH, OW)
-    got = windows_module._im2col_planes(x, KH, KW, PH, PW, np.float64)
+    got = windows_module._im2col_planes(x, KH, KW, SH, SW, PH, PW, np.float64)
     assert got.dtype == np.float64
     np.testing.assert_array_equal(got, want)
 
 
-@pytest.mark.parametrize("kernel, padding", [(3, 1), ((2, 3), (1, 1)), ((3, 5), (0, 2))])
-def test_conv2d_on_the_whole_plane_path(rng, monkeypatch, kernel, padding):
-    """Stride 1 with OW = W on narrow maps builds every col from whole planes (forward, gx's
-    transposed convolution and gW): naive loops for y, finite differences for every
-    gradient."""
+@given(plane_blocks(), st.booleans())
+def test_col2im_by_runs_adds_up_the_same_bits(case, negative_zeros):
+    """col2im by phase-plane runs equals the plain col2im (window by window) bit for bit,
+    -0.0 included (the bits are compared), though it adds the zeroed edge columns too."""
+    x, (KH, KW, SH, SW, PH, PW) = case
+    B, C, H, W = x.shape
+    OH, OW = windows_module._out_size(H, W, KH, KW, SH, SW, PH, PW)
+    rng = np.random.default_rng(int(x.sum() * 1000) % 2**32)
+    gcol = rng.standard_normal((C * KH * KW, B * OH * OW))
+    if negative_zeros:   # -0.0 where a plain sum keeps +0.0
+        gcol[rng.random(gcol.shape) < 0.5] = -0.0
+    want = F.col2im(gcol, x.shape, (KH, KW), (SH, SW), (PH, PW))
+    got = np.full(x.shape, np.nan)
+    windows_module._col2im_planes(gcol.copy(), got, KH, KW, SH, SW, PH, PW)
+    np.testing.assert_array_equal(got.view(np.uint64), want.view(np.uint64))
+
+
+@pytest.mark.parametrize("shape, kernel, stride, padding", [
+    ((2, 2, 3, 7), 3, 1, 1), ((2, 2, 3, 7), (2, 3), 1, (1, 1)), ((2, 2, 3, 7), (3, 5), 1, (0, 2)),
+    ((2, 2, 4, 6), 3, 2, 1), ((2, 2, 6, 6), (4, 2), (3, 2), (1, 0))])
+def test_conv2d_on_the_whole_plane_path(rng, monkeypatch, shape, kernel, stride, padding):
+    """Where the output is as wide as a phase, on narrow maps, every col is built from phase
+    planes (forward, gW, and gx's transposed convolution for stride 1) and a strided gx is
+    added back by runs: naive loops for y, finite differences for every gradient."""
     KH, KW = (kernel, kernel) if isinstance(kernel, int) else kernel
+    SH, SW = (stride, stride) if isinstance(stride, int) else stride
     PH, PW = (padding, padding) if isinstance(padding, int) else padding
     calls = []
-    planes = windows_module._im2col_planes
-    monkeypatch.setattr(windows_module, "_im2col_planes",
-                        lambda *a: calls.append(a[1:5]) or planes(*a))
-    x, W = rng.standard_normal((2, 2, 3, 7)), rng.standard_normal((2, 2, KH, KW))
+    for name, k in (("_im2col_planes", 1), ("_col2im_planes", 2)):   # the geometry: a[k:k + 6]
+        fn = getattr(windows_module, name)
+        monkeypatch.setattr(windows_module, name, lambda *a, f=fn, name=name, k=k:
+                            calls.append((name, a[k:k + 6])) or f(*a))
+    monkeypatch.setattr(conv_module, "_col2im_planes", windows_module._col2im_planes)
+    x, W = rng.standard_normal(shape), rng.standard_normal((2, shape[1], KH, KW))
     b = rng.standard_normal(2)
-    y = F.conv2d(Tensor(x), Tensor(W), Tensor(b), padding=padding)
-    assert calls == [(KH, KW, PH, PW)]
-    np.testing.assert_allclose(y.numpy(), naive_conv2d(x, W, b, (1, 1), (PH, PW)), rtol=1e-10)
-    gradcheck(lambda x, W, b: F.conv2d(x, W, b, padding=padding), x, W, b)
-    assert (KH, KW, KH - 1 - PH, KW - 1 - PW) in calls   # gx: the transposed convolution
+    y = F.conv2d(Tensor(x), Tensor(W), Tensor(b), stride=stride, padding=padding)
+    assert calls == [("_im2col_planes", (KH, KW, SH, SW, PH, PW))]
+    np.testing.assert_allclose(y.numpy(), naive_conv2d(x, W, b, (SH, SW), (PH, PW)), rtol=1e-10)
+    gradcheck(lambda x, W, b: F.conv2d(x, W, b, stride=stride, padding=padding), x, W, b)
+    if (SH, SW) == (1, 1):   # gx: the transposed convolution
+        assert ("_im2col_planes", (KH, KW, 1, 1, KH - 1 - PH, KW - 1 - PW)) in calls
+    else:
+        assert ("_col2im_planes", (KH, KW, SH, SW, PH, PW)) in calls
 
 
 @st.composite

@@ -29,8 +29,8 @@ from ..function import Function
 from ..tensor import Tensor
 from .binary import PackedBits, binary_owner, pack_bits
 from .windows import (_THREADED_COL_BYTES, _blocks, _channel_first, _check_geometry,
-                      _col2im_cn, _copy_rows, _im2col, _im2col_rows, _int_pair, _out_size,
-                      _whole_rows_pay, col2im, im2col)
+                      _col2im_cn, _col2im_planes, _copy_rows, _im2col, _im2col_rows, _int_pair,
+                      _out_size, _planes_fit, _whole_rows_pay, col2im, im2col)
 
 __all__ = ["im2col", "col2im", "conv2d"]
 
@@ -116,6 +116,11 @@ class Conv2dOp(Function):
                 def gx_block(s):
                     _copy_rows(gx[s], _product(W_t, gy[s], KH, KW, 1, 1, KH - 1 - PH,
                                                KW - 1 - PW, gy.dtype).transpose(1, 0, 2, 3))
+            elif _planes_fit(H, Wd, KH, KW, SH, SW, PH, PW):   # gcol added back by runs
+                W2 = W.reshape(OC, -1)
+
+                def gx_block(s):
+                    _col2im_planes(W2.T @ gy2(s), gx[s], KH, KW, SH, SW, PH, PW)
             else:
                 W2 = W.reshape(OC, -1)
 
