@@ -167,29 +167,33 @@ def _phases(K, P, S):
 
 def _planes_fit(H, W, KH, KW, SH, SW, PH, PW) -> bool:
     """Whether :func:`_im2col_planes` builds this geometry's col: H and W cut into whole
-    phases and the output is as wide as a phase (OW = W / SW: KW = 2·PW + 1 for stride 1,
-    every 3×3 layer with padding 1 on even maps for stride 2). Not a 1×1 kernel: its col is
-    one phase as it is (:func:`_channel_first`)."""
+    phases and the output is the size of a phase (OH = H / SH, OW = W / SW: for stride 1
+    KH = 2·PH + 1 and KW = 2·PW + 1; for stride 2 every 3×3 layer with padding 1 on even
+    maps). Not a 1×1 kernel: its col is one phase as it is (:func:`_channel_first`)."""
     return ((KH, KW) != (1, 1) and H % SH == 0 and W % SW == 0
-            and _out_size(H, W, KH, KW, SH, SW, PH, PW)[1] == W // SW)
+            and _out_size(H, W, KH, KW, SH, SW, PH, PW) == (H // SH, W // SW))
 
 
 def _plane_layout(H, W, KH, KW, SH, SW, PH, PW):
     """Where :func:`_im2col_planes` puts things: the (phase, shift) pairs of the kernel rows
-    and columns, OH, OW, and the zeros kept before (``front``) and after (``back``) each
-    flattened phase plane of (H / SH)·OW values, enough for every run to stay inside."""
+    and columns, OH, OW, and how many zeros are kept before (``front``) and after
+    (``back``) the block's phase planes, enough for every shifted run to stay inside."""
     rows, cols = _phases(KH, PH, SH), _phases(KW, PW, SW)
     OH, OW = _out_size(H, W, KH, KW, SH, SW, PH, PW)
-    starts = [di * OW + dj for _, di in rows for _, dj in cols]   # relative to the plane
-    front = max(0, -min(starts))
-    back = max(0, max(starts) + OH * OW - (H // SH) * OW)
-    return rows, cols, OH, OW, front, back
+    shifts = [di * OW + dj for _, di in rows for _, dj in cols]
+    return rows, cols, OH, OW, max(0, -min(shifts)), max(0, max(shifts))
 
 
-def _zero_edge_columns(block, dj, OW):
-    """Zero the window columns of ``block (..., OW)`` that fall on the left (dj < 0) or
-    the right (dj > 0) padding: the run of a shifted phase plane read a neighbouring row
-    there."""
+def _zero_outside(block, di, dj):
+    """Zero the windows of ``block (..., B, OH, OW)`` (one kernel offset, shifted by (di, dj)
+    in its phase) that lie on the padding: the first −di (di < 0) or last di rows of each
+    sample, the first −dj or last dj columns. A run over the shifted phase planes read the
+    neighbouring sample's rows or the neighbouring row's values there."""
+    OH, OW = block.shape[-2:]
+    if di < 0:
+        block[..., :-di, :] = 0
+    elif di > 0:
+        block[..., OH - di:, :] = 0
     if dj < 0:
         block[..., :-dj] = 0
     elif dj > 0:
@@ -197,21 +201,21 @@ def _zero_edge_columns(block, dj, OW):
 
 
 def _im2col_planes(x, KH, KW, SH, SW, PH, PW, dtype):
-    """col (C·KH·KW, B·OH·OW) of x (B, C, H, W) where :func:`_planes_fit`: one contiguous
-    copy per (c, i, j, b).
+    """col (C·KH·KW, B·OH·OW) of x (B, C, H, W) where :func:`_planes_fit`: ONE contiguous
+    copy per row (c, i, j) of col.
 
     x is split into its SH·SW phases, ``x[b, c, SH·r + p, SW·w + q]`` for phase (p, q), each
-    a plane of (H / SH) × OW values (stride 1: the one phase is x). Kernel offset (i, j)
-    reads phase (p, q) shifted by (di, dj) (:func:`_phases`):
+    a plane of OH × OW values per sample (stride 1: the one phase is x). Kernel offset
+    (i, j) reads phase (p, q) shifted by (di, dj) (:func:`_phases`):
 
         col[(c, i, j), (b, oh, ow)] = x_pad[b, c, SH·oh + i, SW·ow + j] = phase_pq[c, b, oh + di, ow + dj]
 
-    so, the phase flattened into ``flat[p, q, c, b, front + r·OW + w]`` with zeros around it,
-    the window values of all OH·OW outputs are ONE contiguous run starting at
-    ``front + di·OW + dj``. Rows above or below the plane read those zeros; where
-    ``ow + dj`` falls outside [0, OW) the window sits on the left or right padding but the
-    run read a neighbouring row, and those columns are zeroed right after the copy, while
-    they are in the cache (:func:`_zero_edge_columns`).
+    With each phase's planes laid end to end, ``flat[p, q, c, front + (b·OH + r)·OW + w]``,
+    row (c, i, j) of col is ONE contiguous run of B·OH·OW values of ``flat[p, q, c]``,
+    starting at ``front + di·OW + dj``. Where oh + di or ow + dj falls outside the plane
+    the window lies on the padding, but the run read the neighbouring sample's row or the
+    neighbouring row's value (or the zeros around the block): those rows and columns of
+    col are zeroed right after the copy, while they are in the cache (:func:`_zero_outside`).
 
     The split: the phase's columns first (``x[..., q::SW]``, one long strided loop, which
     NumPy runs much faster than many short ones), then its rows into ``flat``, a memcpy per
@@ -222,50 +226,50 @@ def _im2col_planes(x, KH, KW, SH, SW, PH, PW, dtype):
     xp = get_array_module(x)
     B, C, H, W = x.shape
     rows, cols, OH, OW, front, back = _plane_layout(H, W, KH, KW, SH, SW, PH, PW)
-    plane = (H // SH) * OW
-    flat = xp.empty((SH, SW, C, B, front + plane + back), dtype=dtype)
+    n = B * OH * OW   # one phase of the block, per channel
+    flat = xp.empty((SH, SW, C, front + n + back), dtype=dtype)
 
     def copy(cs):   # each phase of these channels into the middle; zeros around it
         for q in range(SW):
             xq = x[:, cs] if SW == 1 else x[:, cs, :, q::SW].astype(dtype)
             for p in range(SH):
-                _copy_rows(flat[p, q, cs, :, front:front + plane].reshape(-1, B, H // SH, OW),
+                _copy_rows(flat[p, q, cs, front:front + n].reshape(-1, B, OH, OW),
                            xq[:, :, p::SH].transpose(1, 0, 2, 3))
-                flat[p, q, cs, :, :front], flat[p, q, cs, :, front + plane:] = 0, 0
+                flat[p, q, cs, :front], flat[p, q, cs, front + n:] = 0, 0
     parallel_slices(xp, copy, C, worth=flat.nbytes >= 2 * 2**20)
     col = xp.empty((C, KH, KW, B, OH, OW), dtype=dtype)
     for i, (p, di) in enumerate(rows):
         for j, (q, dj) in enumerate(cols):
             start = front + di * OW + dj   # (a reshape of contiguous axes: a view)
-            _copy_rows(col[:, i, j].reshape(C, B, OH * OW), flat[p, q, :, :, start:start + OH * OW])
-            _zero_edge_columns(col[:, i, j], dj, OW)
-    return col.reshape(C * KH * KW, B * OH * OW)
+            col[:, i, j].reshape(C, n)[...] = flat[p, q, :, start:start + n]
+            _zero_outside(col[:, i, j], di, dj)
+    return col.reshape(C * KH * KW, n)
 
 
 def _col2im_planes(gcol, out, KH, KW, SH, SW, PH, PW):
     """``out (B, C, H, W) = col2im(gcol)`` where :func:`_planes_fit`, by the runs of
-    :func:`_im2col_planes` in reverse: each (c, i, j, b) of gcol (C·KH·KW, B·OH·OW) is
-    added as ONE contiguous run into its zero-initialized phase plane, then the phases are
-    interleaved into ``out``. gcol's columns on the left and right padding are zeroed first
-    (in place: gcol is used up). The values are added in the same (i, j) order as
-    :func:`_col2im_cn`, starting from +0.0 (a running sum that starts at +0.0 is never −0.0,
-    so adding a zeroed column changes no bit): the same result, bit for bit."""
+    :func:`_im2col_planes` in reverse: each row (c, i, j) of gcol (C·KH·KW, B·OH·OW) is
+    added as ONE contiguous run into its zero-initialized phase planes, then the phases are
+    interleaved into ``out``. gcol's windows on the padding are zeroed first (in place:
+    gcol is used up). The values are added in the same (i, j) order as :func:`_col2im_cn`,
+    starting from +0.0 (a running sum that starts at +0.0 is never −0.0, so adding a zeroed
+    value changes no bit): the same result, bit for bit."""
     xp = get_array_module(gcol)
     B, C, H, W = out.shape
     rows, cols, OH, OW, front, back = _plane_layout(H, W, KH, KW, SH, SW, PH, PW)
-    plane = (H // SH) * OW
+    n = B * OH * OW
     gcol = gcol.reshape(C, KH, KW, B, OH, OW)
-    acc = xp.zeros((SH, SW, C, B, front + plane + back), dtype=gcol.dtype)
+    acc = xp.zeros((SH, SW, C, front + n + back), dtype=gcol.dtype)
     for i, (p, di) in enumerate(rows):
         for j, (q, dj) in enumerate(cols):
-            _zero_edge_columns(gcol[:, i, j], dj, OW)
-            start = front + di * OW + dj   # rows outside the plane land in the zeros around it
-            acc[p, q, :, :, start:start + OH * OW] += gcol[:, i, j].reshape(C, B, OH * OW)
+            _zero_outside(gcol[:, i, j], di, dj)
+            start = front + di * OW + dj
+            acc[p, q, :, start:start + n] += gcol[:, i, j].reshape(C, n)
     xq = out if SW == 1 else xp.empty((B, C, H, OW), dtype=gcol.dtype)
     for q in range(SW):   # rows into the phase's columns, then those columns into out
         for p in range(SH):
-            _copy_rows(xq[:, :, p::SH], acc[p, q, :, :, front:front + plane]
-                       .reshape(C, B, H // SH, OW).transpose(1, 0, 2, 3))
+            _copy_rows(xq[:, :, p::SH], acc[p, q, :, front:front + n]
+                       .reshape(C, B, OH, OW).transpose(1, 0, 2, 3))
         if SW > 1:
             out[..., q::SW] = xq
 
