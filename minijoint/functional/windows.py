@@ -30,17 +30,17 @@ How col is built, from a block of samples x (B, C, H, W) (:func:`_im2col`):
   elements, so the code runs unchanged (and race-free) on CuPy;
 * a 1×1 kernel without padding reads every SH-th row and SW-th column and nothing else:
   :func:`_channel_first` copies just those, and that (C, B, OH, OW) array IS the col;
-* where the output is as wide as x's columns of one phase (OW = W / SW; for stride 1 that is
-  OW = W, KW = 2·PW + 1: every 3×3 layer with padding 1 and the transposed convolution of
-  their gx; for stride 2 every 3×3 layer with padding 1 on even maps), whole planes are
-  copied instead of window rows (:func:`_im2col_planes`). x is split into its SH·SW
-  phases (every SH-th row and SW-th column, from row p and column q; stride 1: x itself),
-  and for a fixed (c, i, j, b) the window values of all OH·OW outputs are ONE contiguous
-  run of one phase plane, read as if it had no left and right padding; the few values
-  that run reads across a row's edge (where the padding should be) are set to zero
-  afterwards. A strided gx adds its gcol back by the same runs (:func:`_col2im_planes`);
+* where the output is the size of one of x's phases (OH = H / SH and OW = W / SW; for
+  stride 1 that is KH = 2·PH + 1, KW = 2·PW + 1: every 3×3 layer with padding 1 and the
+  transposed convolution of their gx; for stride 2 every 3×3 layer with padding 1 on even
+  maps), whole planes are copied instead of window rows (:func:`_im2col_planes`). x is
+  split into its SH·SW phases (every SH-th row and SW-th column, from row p and column q;
+  stride 1: x itself), each phase's planes are laid end to end, and a row (c, i, j) of col
+  is then ONE contiguous run of them, shifted by whole rows and columns; the few values
+  that run reads across a plane's or a row's edge (where the padding should be) are set to
+  zero afterwards. A strided gx adds its gcol back by the same runs (:func:`_col2im_planes`);
 * a product with a stride-1 col on wide maps may instead copy whole PADDED rows
-  (:func:`_im2col_rows`): one run per (c, i, j, b) too, no values to zero, at the price of
+  (:func:`_im2col_rows`): one run per (c, i, j, b), no values to zero, at the price of
   KW − 1 extra output columns per row that the caller drops. Not the col above (it has
   extra columns), so only for a product whose columns are outputs (y, and gx's transposed
   convolution), never for gW, which sums over the columns.
@@ -220,7 +220,7 @@ def _im2col_planes(x, KH, KW, SH, SW, PH, PW, dtype):
     The split: the phase's columns first (``x[..., q::SW]``, one long strided loop, which
     NumPy runs much faster than many short ones), then its rows into ``flat``, a memcpy per
     row (:func:`_copy_rows`). With :func:`_col2im_planes` for their gx, the stride-2 3×3
-    layers of the CIFAR ResNet-18 ran forward + backward 1.15–1.25× faster than on window
+    layers of the CIFAR ResNet-18 ran forward + backward 1.2–1.45× faster than on window
     rows (``benchmarks/compare_trees.py``, float32, one thread).
     """
     xp = get_array_module(x)
@@ -300,13 +300,16 @@ def _im2col_rows(x_cn, KH, KW, OH):
 def _whole_rows_pay(KW, OW) -> bool:
     """Whether a stride-1 product should run over whole rows (:func:`_im2col_rows`) rather
     than an exact col: its contiguous copies and its products measured faster once the
-    KW − 1 extra columns per row of OW are at most 1/8 of the product (OW ≥ 16 for 3×3).
-    For 3×3 layers with padding 1 (forward, (128, C, H, H) ⊛ (C, C, 3, 3), float32, one
-    thread, interleaved runs) it was 1.2–1.3× faster than :func:`_im2col_planes` on 32×32
-    maps and within 10 % on 16×16; on 8×8 and 4×4 the planes were 1.1–1.5× faster. Never
-    for KW = 1.
+    KW − 1 extra columns per row of OW are less than 1/8 of the product (OW > 16 for 3×3:
+    the 32×32 maps of a CIFAR network). For 3×3 layers with padding 1 (forward,
+    (128, C, H, H) ⊛ (C, C, 3, 3), float32, one thread, interleaved runs) whole rows were
+    1.2–1.3× faster than :func:`_im2col_planes` on 32×32 maps when the planes made one run
+    per sample. With the planes laid end to end (one run per row of col) whole rows were
+    still 1.06× faster on 32×32 (1.36× for the 3-channel stem), and the planes 1.07–1.12×
+    faster on 16×16 (``benchmarks/compare_trees.py``, the 16×16 layer forward + backward).
+    Never for KW = 1.
     """
-    return 1 < KW and 8 * (KW - 1) <= OW
+    return 1 < KW and 8 * (KW - 1) < OW
 
 
 def _im2col(x, KH, KW, SH, SW, PH, PW, dtype):
