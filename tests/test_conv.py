@@ -238,7 +238,7 @@ def plane_blocks(draw):
     B, C = draw(st.integers(1, 3)), draw(st.integers(1, 3))
     SH, SW = draw(st.integers(1, 3)), draw(st.integers(1, 3))
     H, W = SH * draw(st.integers(1, 4)), SW * draw(st.integers(1, 4))
-    PH, PW = draw(st.integers(0, 2)), draw(st.integers(0, 2))
+    PH, PW = draw(st.integers(0, 3)), draw(st.integers(0, 3))   # up to wider than the map
     KH, KW = 2 * PH + draw(st.integers(1, SH)), 2 * PW + draw(st.integers(1, SW))
     if KH == KW == 1:   # a 1×1 kernel is not built from planes: widen one axis to 3
         PH, KH = (1, 3) if draw(st.booleans()) else (PH, KH)

@@ -189,15 +189,15 @@ def _zero_outside(block, di, dj):
     in its phase) that lie on the padding: the first −di (di < 0) or last di rows of each
     sample, the first −dj or last dj columns. A run over the shifted phase planes read the
     neighbouring sample's rows or the neighbouring row's values there."""
-    OH, OW = block.shape[-2:]
+    OH, OW = block.shape[-2:]   # (a shift can exceed the plane: padding wider than the map)
     if di < 0:
         block[..., :-di, :] = 0
     elif di > 0:
-        block[..., OH - di:, :] = 0
+        block[..., max(OH - di, 0):, :] = 0
     if dj < 0:
         block[..., :-dj] = 0
     elif dj > 0:
-        block[..., OW - dj:] = 0
+        block[..., max(OW - dj, 0):] = 0
 
 
 def _im2col_planes(x, KH, KW, SH, SW, PH, PW, dtype):
