@@ -116,18 +116,17 @@ class Conv2dOp(Function):
                 def gx_block(s):
                     _copy_rows(gx[s], _product(W_t, gy[s], KH, KW, 1, 1, KH - 1 - PH,
                                                KW - 1 - PW, gy.dtype).transpose(1, 0, 2, 3))
-            elif _planes_fit(H, Wd, KH, KW, SH, SW, PH, PW):   # gcol added back by runs
-                W2 = W.reshape(OC, -1)
-
-                def gx_block(s):
-                    _col2im_planes(W2.T @ gy2(s), gx[s], KH, KW, SH, SW, PH, PW)
             else:
-                W2 = W.reshape(OC, -1)
+                W2, by_runs = W.reshape(OC, -1), _planes_fit(H, Wd, KH, KW, SH, SW, PH, PW)
 
-                def gx_block(s):
-                    gx_cn = _col2im_cn(W2.T @ gy2(s), C, s.stop - s.start, H, Wd, KH, KW,
-                                       SH, SW, PH, PW)
-                    _copy_rows(gx[s], gx_cn.transpose(1, 0, 2, 3))
+                def gx_block(s):   # gx = col2im(gcol), gcol = W₂ᵀ · gy₂
+                    gcol = W2.T @ gy2(s)
+                    if by_runs:    # as runs of the phase planes, straight into gx
+                        _col2im_planes(gcol, gx[s], KH, KW, SH, SW, PH, PW)
+                    else:
+                        gx_cn = _col2im_cn(gcol, C, s.stop - s.start, H, Wd, KH, KW, SH, SW,
+                                           PH, PW)
+                        _copy_rows(gx[s], gx_cn.transpose(1, 0, 2, 3))
             parallel_map(xp, gx_block, blocks, worth=worth)
 
         gW = None
